@@ -1,0 +1,5 @@
+"""descpipe: write pipeline stages once, export them as CWL, run them anywhere."""
+from .stage import Stage
+
+__version__ = "0.1.0"
+__all__ = ["Stage", "__version__"]

@@ -1,0 +1,6 @@
+"""`python -m descpipe` is the `descpipe` command."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

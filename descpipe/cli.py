@@ -1,0 +1,98 @@
+"""The `descpipe` command: export, validate, graph and run pipelines."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from . import __version__
+from .errors import UserError
+
+EXAMPLES = """examples:
+  descpipe validate pipelines/des-sv-mock.yaml
+  descpipe export pipelines/des-sv-mock.yaml -o wf.cwl      # then: cwltool wf.cwl job.yml
+  descpipe graph pipelines/des-sv-mock.yaml -o dag.svg
+  descpipe run pipelines/des-sv-mock.yaml
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="descpipe", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Turn a pipeline file and its stage directories into CWL, and run it.")
+    parser.add_argument("--version", action="version", version=f"descpipe {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    export = commands.add_parser("export", help="write the pipeline as CWL v1.2 plus a job file",
+                                 description="Write the pipeline as one CWL v1.2 document and a job "
+                                 "file, so that `cwltool WF.cwl JOB.yml` runs it.")
+    export.add_argument("pipeline", type=Path, help="the pipeline file")
+    export.add_argument("-o", "--output", type=Path, required=True, metavar="WF.cwl",
+                        help="the CWL file to write (its folder is created if needed)")
+    export.add_argument("--job", type=Path, metavar="JOB.yml",
+                        help="the job file to write (default: job.yml beside WF.cwl)")
+    export.add_argument("--split", action="store_true",
+                        help="write each stage's tool to its own <stage>.cwl beside WF.cwl")
+
+    validate = commands.add_parser("validate", help="check a pipeline file and its stages; run nothing",
+                                   description="Run every check descpipe makes, and run nothing.")
+    validate.add_argument("pipeline", type=Path, help="the pipeline file")
+
+    graph = commands.add_parser("graph", help="draw the stages and the files between them",
+                                description="Draw the pipeline: .dot needs nothing, .svg and .png "
+                                "need Graphviz's `dot` program.")
+    graph.add_argument("pipeline", type=Path, help="the pipeline file")
+    graph.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
+                       help="the drawing to write: FILE.dot, FILE.svg or FILE.png")
+
+    run = commands.add_parser("run", help="export the pipeline and run it with cwltool",
+                              description="Export the pipeline into runtime.working and run it with "
+                              "cwltool; products go to runtime.output, stage logs to its logs/ folder.")
+    run.add_argument("pipeline", type=Path, help="the pipeline file")
+    run.add_argument("--container", choices=("none",), default="none",
+                     help="how stages are isolated (default: none, on this machine's Python)")
+    run.add_argument("engine_args", nargs="*", metavar="-- CWLTOOL-OPTION",
+                     help="options passed to cwltool as they are, after `--`")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except UserError as e:
+        print(f"descpipe: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from .pipeline import load_pipeline
+
+    pipeline = load_pipeline(args.pipeline)
+    if args.command == "validate":
+        print(f"{args.pipeline}: valid; {len(pipeline.stages)} stages in this order:")
+        for stage in pipeline.stages:
+            reads = ", ".join([*stage.spec.inputs, *stage.config_files]) or "nothing"
+            print(f"  {stage.name}: reads {reads}; makes {', '.join(stage.spec.outputs) or 'nothing'}")
+        return 0
+    if args.command == "export":
+        from .cwl import write_export
+
+        job = args.job or args.output.parent / "job.yml"
+        for path in write_export(pipeline, args.output, job, split=args.split):
+            print(f"wrote {path}")
+        return 0
+    if args.command == "graph":
+        from .draw import draw
+
+        draw(pipeline, args.output)
+        print(f"wrote {args.output}")
+        return 0
+    from .runner import run_pipeline
+
+    return run_pipeline(pipeline, container=args.container, extra=args.engine_args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""Export a checked pipeline as CWL v1.2: a CommandLineTool per stage, a Workflow, a job file.
+
+The documents are built as plain data by pure functions (no file system access), so the same
+pipeline always gives the same bytes; `write_export` is the one place that writes files.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.scalarstring import LiteralScalarString
+
+from .filetypes import EDAM, FileType
+from .pipeline import Pipeline, PipelineStage
+from .stage_loader import config_file_type
+
+CWL_VERSION = "v1.2"
+NAMESPACES = {"edam": EDAM}
+# Offline, cwltool warns that it cannot fetch this and falls back to comparing format IRIs exactly.
+SCHEMAS = ["https://edamontology.org/EDAM_1.25.owl"]
+# Workflow-level ids of per-stage things are `<stage>.<name>`: tags and names never hold a dot,
+# so these cannot clash with overall input tags or with each other.
+SEPARATOR = "."
+
+
+def short_format(kind: FileType) -> str:
+    """`edam:format_2333` for a type whose IRI is in EDAM, else the full IRI."""
+    return "edam:" + kind.format[len(EDAM):] if kind.format.startswith(EDAM) else kind.format
+
+
+def _file_parameter(kind: FileType | None) -> dict[str, Any]:
+    return {"type": "File", **({"format": short_format(kind)} if kind else {})}
+
+
+def command_line_tool(stage: PipelineStage) -> dict[str, Any]:
+    """The CommandLineTool that runs one stage: `python3 <code>/run.py --<tag> PATH ...`."""
+    spec = stage.spec
+    inputs: dict[str, Any] = {
+        "code": {"type": "Directory",
+                 "doc": "The stage's directory: run.py and any modules beside it.",
+                 "inputBinding": {"position": 0, "valueFrom": "$(self.path)/run.py"}},
+    }
+    for tag, kind in spec.inputs.items():
+        inputs[tag] = {**_file_parameter(kind), "inputBinding": {"position": 1, "prefix": f"--{tag}"}}
+    for tag in spec.config:
+        inputs[tag] = {**_file_parameter(config_file_type(spec, tag)),
+                       "inputBinding": {"position": 1, "prefix": f"--{tag}"}}
+    for name, parameter in spec.parameters.items():
+        inputs[name] = {"type": parameter.cwl_type,
+                        **({} if parameter.required else {"default": parameter.default}),
+                        # One `--name=VALUE` token; JSON for lists and booleans, as Stage.main parses.
+                        "inputBinding": {"position": 1, "prefix": f"--{name}", "separate": False,
+                                         "valueFrom": "=$(self)"}}
+    outputs: dict[str, Any] = {
+        tag: {**_file_parameter(kind), "outputBinding": {"glob": _output_name(tag, kind)}}
+        for tag, kind in spec.outputs.items()
+    }
+    outputs["stdout"] = {"type": "stdout"}
+    outputs["stderr"] = {"type": "stderr"}
+    arguments: list[Any] = [
+        {"position": 2, "prefix": f"--{tag}", "valueFrom": _output_name(tag, kind)}
+        for tag, kind in spec.outputs.items()
+    ]
+    arguments.append({"position": 3, "prefix": "--cores", "valueFrom": "$(runtime.cores)"})
+    resources = {"coresMin": stage.resources["cores"]}
+    if "memory_mb" in stage.resources:
+        resources["ramMin"] = stage.resources["memory_mb"]
+    requirements: dict[str, Any] = {
+        # Python would otherwise write __pycache__ into the staged (possibly read-only) code.
+        "EnvVarRequirement": {"envDef": {"PYTHONDONTWRITEBYTECODE": "1"}},
+        "ResourceRequirement": resources,
+    }
+    if "minutes" in stage.resources:
+        requirements["ToolTimeLimit"] = {"timelimit": stage.resources["minutes"] * 60}
+    tool: dict[str, Any] = {"class": "CommandLineTool", "id": spec.name, "label": spec.label}
+    if spec.doc:
+        tool["doc"] = LiteralScalarString(spec.doc + "\n")
+    tool.update({
+        # A hint, not a requirement, so that `cwltool --no-container` runs the same document.
+        "hints": {"DockerRequirement": {"dockerPull": stage.image}},
+        "requirements": requirements,
+        "baseCommand": ["python3"],
+        "arguments": arguments,
+        "inputs": inputs,
+        "outputs": outputs,
+        "stdout": f"{spec.name}.out",
+        "stderr": f"{spec.name}.err",
+    })
+    return tool
+
+
+def _output_name(tag: str, kind: FileType) -> str:
+    return f"{tag}.{kind.suffix}"
+
+
+def workflow(pipeline: Pipeline, tool_reference: dict[str, str]) -> dict[str, Any]:
+    """The Workflow wiring the stages by tag; `tool_reference` maps a stage to its `run:` value."""
+    inputs: dict[str, Any] = {tag: _file_parameter(kind) for tag, kind in pipeline.input_types.items()}
+    steps: dict[str, Any] = {}
+    outputs: dict[str, Any] = {}
+    for stage in pipeline.stages:
+        spec = stage.spec
+
+        def own(name: str) -> str:
+            return f"{spec.name}{SEPARATOR}{name}"
+
+        wiring = {"code": own("code")}
+        inputs[own("code")] = {"type": "Directory"}
+        for tag in spec.inputs:
+            producer = pipeline.producer(tag)
+            wiring[tag] = f"{producer.name}/{tag}" if producer else tag
+        for tag in spec.config:
+            wiring[tag] = inputs_key = own(tag)
+            inputs[inputs_key] = _file_parameter(config_file_type(spec, tag))
+        for name, parameter in spec.parameters.items():
+            wiring[name] = own(name)
+            inputs[own(name)] = {"type": parameter.cwl_type,
+                                 **({} if parameter.required else {"default": parameter.default})}
+        steps[spec.name] = {"run": tool_reference[spec.name], "in": wiring,
+                            "out": [*spec.outputs, "stdout", "stderr"]}
+        for tag in spec.outputs:
+            if tag in pipeline.final:
+                outputs[tag] = {"type": "File", "outputSource": f"{spec.name}/{tag}"}
+        for stream in ("stdout", "stderr"):
+            outputs[own(stream)] = {"type": "File", "outputSource": f"{spec.name}/{stream}"}
+    return {"class": "Workflow", "id": "main", "label": pipeline.name,
+            "doc": f"The {pipeline.name} pipeline, exported by descpipe from {pipeline.file.name}.",
+            "inputs": inputs, "outputs": outputs, "steps": steps}
+
+
+def single_document(pipeline: Pipeline) -> dict[str, Any]:
+    """One self-contained document: every tool and the workflow (`#main`) in a `$graph`."""
+    tools = [command_line_tool(stage) for stage in pipeline.stages]
+    main = workflow(pipeline, {stage.name: f"#{stage.name}" for stage in pipeline.stages})
+    return {"cwlVersion": CWL_VERSION, "$namespaces": NAMESPACES, "$schemas": SCHEMAS,
+            "$graph": [*tools, main]}
+
+
+def split_documents(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
+    """One document per tool (`<stage>.cwl`) and the workflow that runs them, keyed by file name."""
+    def standalone(document: dict[str, Any]) -> dict[str, Any]:
+        return {"cwlVersion": CWL_VERSION, "$namespaces": NAMESPACES, "$schemas": SCHEMAS, **document}
+
+    documents = {f"{stage.name}.cwl": standalone(command_line_tool(stage)) for stage in pipeline.stages}
+    main = workflow(pipeline, {stage.name: f"{stage.name}.cwl" for stage in pipeline.stages})
+    return {"workflow": standalone(main), **documents}
+
+
+def job(pipeline: Pipeline, job_dir: Path) -> dict[str, Any]:
+    """The job (inputs) file: overall inputs, config files, stage code and parameter values.
+
+    Paths are relative to `job_dir`, where the job file goes: CWL engines resolve them from there,
+    and the bytes do not depend on where the checkout lives.
+    """
+    def file_object(cls: str, path: Path, kind: FileType | None = None) -> dict[str, Any]:
+        entry = {"class": cls, "path": os.path.relpath(path, job_dir)}
+        if kind:
+            entry["format"] = kind.format
+        return entry
+
+    values: dict[str, Any] = {tag: file_object("File", path, pipeline.input_types[tag])
+                              for tag, path in pipeline.inputs.items()}
+    for stage in pipeline.stages:
+        spec = stage.spec
+        values[f"{spec.name}{SEPARATOR}code"] = file_object("Directory", spec.directory)
+        for tag, path in stage.config_files.items():
+            values[f"{spec.name}{SEPARATOR}{tag}"] = file_object("File", path, config_file_type(spec, tag))
+        for name, value in stage.parameter_values.items():
+            values[f"{spec.name}{SEPARATOR}{name}"] = value
+    return values
+
+
+def to_yaml(document: dict[str, Any], header: str = "") -> str:
+    """YAML text of a document, the same bytes for the same data."""
+    yaml = YAML(typ="rt", pure=True)
+    yaml.width = 4096   # no folded lines: diffs of exported files stay one line per change
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    stream = io.StringIO()
+    stream.write(header)
+    yaml.dump(document, stream)
+    return stream.getvalue()
+
+
+def write_export(pipeline: Pipeline, cwl_path: Path, job_path: Path, split: bool = False) -> list[Path]:
+    """Write the CWL (one document, or one per tool beside it with `split`) and the job file.
+
+    Every file is written whole to a temporary name and then renamed, so an interrupted export
+    never leaves a half-written document under its final name. Returns the paths written.
+    """
+    source = os.path.relpath(pipeline.file, cwl_path.parent)
+    header = (f"#!/usr/bin/env cwl-runner\n# Exported by descpipe from {source}: "
+              "edit that file and export again rather than editing this one.\n")
+    files: dict[Path, str] = {}
+    if split:
+        for name, document in split_documents(pipeline).items():
+            path = cwl_path if name == "workflow" else cwl_path.parent / name
+            files[path] = to_yaml(document, header)
+    else:
+        files[cwl_path] = to_yaml(single_document(pipeline), header)
+    files[job_path] = to_yaml(job(pipeline, job_path.parent),
+                              f"# Inputs of {cwl_path.name}, exported by descpipe from {source}.\n")
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    return list(files)

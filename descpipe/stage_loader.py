@@ -1,0 +1,155 @@
+"""Find a stage's directory, import its `run.py` in isolation and read its metadata."""
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import re
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from .errors import UserError
+from .filetypes import FILE_TYPES, FileType, type_of_file_name
+from .stage import RESERVED_NAMES, RESOURCE_KEYS, Parameter, Stage, parameter_from_declaration
+
+# Tags, stage and parameter names become CWL ids and `--name` options: no dots (descpipe joins
+# `stage.name` with one) and no leading dash.
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+NAME_RULE = "letters, digits, '_' and '-', starting with a letter"
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """What a stage's `run.py` declares, checked."""
+
+    name: str                     # the stage directory's name: its id everywhere
+    directory: Path
+    label: str
+    doc: str
+    inputs: dict[str, FileType]
+    outputs: dict[str, FileType]
+    config: dict[str, str]        # tag -> file name the stage expects
+    parameters: dict[str, Parameter]
+    resources: dict[str, int]
+
+
+def find_stage_directory(name: str, search_dirs: list[Path]) -> Optional[Path]:
+    """The first `<dir>/<name>/` holding both `Dockerfile` and `run.py`, as the prototype searched."""
+    for base in search_dirs:
+        candidate = base / name
+        if (candidate / "Dockerfile").is_file() and (candidate / "run.py").is_file():
+            return candidate
+    return None
+
+
+def load_stage(directory: Path) -> StageSpec:
+    """Import `directory/run.py` without running it as a script and check its `Stage` class."""
+    run_py = directory / "run.py"
+    stage_class = _import_stage_class(run_py)
+    line = _class_line(run_py)
+
+    def fail(message: str) -> UserError:
+        return UserError(message, run_py, line)
+
+    kinds = {}
+    for kind in ("inputs", "outputs", "config", "parameters", "resources"):
+        value = getattr(stage_class, kind)
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise fail(f"Stage.{kind} must be a dict keyed by name, got {value!r}")
+        kinds[kind] = value
+    seen: dict[str, str] = {}
+    for kind in ("inputs", "outputs", "config", "parameters"):
+        for tag in kinds[kind]:
+            if not NAME_PATTERN.match(tag):
+                raise fail(f"invalid name {tag!r} in Stage.{kind}: use {NAME_RULE}")
+            if tag in RESERVED_NAMES:
+                raise fail(f"{tag!r} in Stage.{kind} is reserved by descpipe "
+                           f"({', '.join(sorted(RESERVED_NAMES))}): rename it")
+            if tag in seen:
+                raise fail(f"{tag!r} is in both Stage.{seen[tag]} and Stage.{kind}: "
+                           "each name may appear once, since each becomes a --option")
+            seen[tag] = kind
+    for kind in ("inputs", "outputs"):
+        for tag, type_name in kinds[kind].items():
+            if type_name not in FILE_TYPES:
+                raise fail(f"Stage.{kind}[{tag!r}]: unknown file type {type_name!r} "
+                           f"(known: {', '.join(FILE_TYPES)})")
+    for tag, file_name in kinds["config"].items():
+        if not isinstance(file_name, str) or not file_name or "/" in file_name:
+            raise fail(f"Stage.config[{tag!r}] must be a file name such as 'config.yaml', got {file_name!r}")
+    try:
+        parameters = {n: parameter_from_declaration(n, v) for n, v in kinds["parameters"].items()}
+    except ValueError as e:
+        raise fail(f"Stage.parameters: {e}") from None
+    for key, value in kinds["resources"].items():
+        if key not in RESOURCE_KEYS:
+            raise fail(f"Stage.resources: unknown key {key!r} (known: {', '.join(RESOURCE_KEYS)})")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise fail(f"Stage.resources[{key!r}] must be a positive whole number, got {value!r}")
+    if stage_class.run is Stage.run:
+        raise fail("the Stage class has no run() method")
+    return StageSpec(
+        name=directory.name,
+        directory=directory,
+        label=stage_class.name or directory.name,
+        doc=_clean_doc(stage_class.__doc__),
+        inputs={t: FILE_TYPES[n] for t, n in kinds["inputs"].items()},
+        outputs={t: FILE_TYPES[n] for t, n in kinds["outputs"].items()},
+        config=dict(kinds["config"]),
+        parameters=parameters,
+        resources=dict(kinds["resources"]),
+    )
+
+
+def config_file_type(spec: StageSpec, tag: str) -> Optional[FileType]:
+    """The type of config file `tag`, from the file name the stage gives it."""
+    return type_of_file_name(spec.config[tag])
+
+
+def _import_stage_class(run_py: Path) -> type:
+    module_name = f"descpipe_stage_{abs(hash(str(run_py.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, run_py)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    directory = str(run_py.parent.resolve())
+    before = set(sys.modules)
+    # Like `python3 run.py`, which puts the script's folder first on the path.
+    sys.path.insert(0, directory)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise UserError(f"syntax error: {e.msg}", run_py, e.lineno) from None
+    except (Exception, SystemExit) as e:
+        frames = [f for f in traceback.extract_tb(e.__traceback__)
+                  if Path(f.filename).resolve() == run_py.resolve()]
+        line = frames[-1].lineno if frames else None
+        hint = ("; import science libraries inside run(), not at the top of run.py"
+                if isinstance(e, ImportError) else
+                "; guard the entry point with `if __name__ == '__main__': Stage.main()`"
+                if isinstance(e, SystemExit) else "")
+        raise UserError(f"importing failed: {type(e).__name__}: {e}{hint}", run_py, line) from None
+    finally:
+        sys.path.remove(directory)
+        # Helper modules of one stage (say `mocks.py`) must not shadow another stage's.
+        for name in set(sys.modules) - before:
+            if getattr(sys.modules[name], "__file__", "") and \
+                    str(Path(sys.modules[name].__file__).resolve()).startswith(directory + "/"):
+                del sys.modules[name]
+    stage_class = getattr(module, "Stage", None)
+    if not (isinstance(stage_class, type) and issubclass(stage_class, Stage)):
+        raise UserError("defines no `class Stage(descpipe.Stage)`", run_py, _class_line(run_py))
+    return stage_class
+
+
+def _class_line(run_py: Path) -> Optional[int]:
+    for number, text in enumerate(run_py.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if re.match(r"class\s+Stage\b", text):
+            return number
+    return None
+
+
+def _clean_doc(doc: Optional[str]) -> str:
+    return inspect.cleandoc(doc) if doc else ""
+

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install what descpipe, its example and its tests need on a fresh Debian machine (run as root).
+# Safe to run again: every step is skipped or quick when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Graphviz draws pipelines (`descpipe graph -o dag.svg`).
+if ! command -v dot >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
+fi
+
+# descpipe itself, the example's science libraries, and the test runner.
+python3 -m pip install -q --disable-pip-version-check -e '.[science,test]'

@@ -1,0 +1,18 @@
+import descpipe
+
+
+class Stage(descpipe.Stage):
+    """Add up the odd numbers; print how many there were."""
+
+    name = "sum_odds"
+    inputs = {"odd-numbers": "txt"}
+    outputs = {"odd-sum": "txt"}
+
+    def run(self):
+        odds = [int(n) for n in open(self.get_input_path("odd-numbers")).read().split()]
+        print(f"{len(odds)} odd numbers")
+        open(self.get_output_path("odd-sum"), "w").write(f"{sum(odds)}\n")
+
+
+if __name__ == "__main__":
+    Stage.main()
