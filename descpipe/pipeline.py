@@ -6,6 +6,7 @@ naming the file and line.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -139,8 +140,8 @@ def load_pipeline(path: Path | str) -> Pipeline:
         inputs=inputs,
         input_types=input_types,
         final=tuple(final),
-        working=base / _path_value(place, runtime, "working", "work"),
-        output=base / _path_value(place, runtime, "output", "output"),
+        working=Path(os.path.normpath(base / _path_value(place, runtime, "working", "work"))),
+        output=Path(os.path.normpath(base / _path_value(place, runtime, "output", "output"))),
     )
 
 

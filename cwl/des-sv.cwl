@@ -1,0 +1,295 @@
+#!/usr/bin/env cwl-runner
+# Exported by descpipe from ../pipelines/des-sv.yaml: edit that file and export again rather than editing this one.
+cwlVersion: v1.2
+$namespaces:
+  edam: http://edamontology.org/
+$schemas:
+  - https://edamontology.org/EDAM_1.25.owl
+$graph:
+  - class: CommandLineTool
+    id: tomography
+    label: tomography
+    doc: |
+      Assign every galaxy of the photo-z catalog to a tomographic redshift bin.
+
+      Reads `bin_column` (for example Z_MEAN) and the optional `weight_col` from HDU `hdu` (default 1)
+      of `photoz-catalog`; objects with zmin < z < zmax and positive weight are split into `nbin` bins
+      of equal total weight (equal numbers when unweighted): the interior edges are the weighted
+      quantiles i/nbin of z. The YAML `config` gives bin_column, zmin, zmax, nbin and optionally
+      weight_col and hdu. Output `tomographic-catalog`: a FITS table with one int32 column BIN per
+      input row (1-based bin, -1 when unbinned), header NBIN and the bin edges ZEDGE0..ZEDGE<nbin>.
+    hints:
+      DockerRequirement:
+        dockerPull: descpipe/des-sv-tomography:0.1
+    requirements:
+      EnvVarRequirement:
+        envDef:
+          PYTHONDONTWRITEBYTECODE: '1'
+      ResourceRequirement:
+        coresMin: 1
+    baseCommand:
+      - python3
+    arguments:
+      - position: 2
+        prefix: --tomographic-catalog
+        valueFrom: tomographic-catalog.fits
+      - position: 3
+        prefix: --cores
+        valueFrom: $(runtime.cores)
+    inputs:
+      code:
+        type: Directory
+        doc: "The stage's directory: run.py and any modules beside it."
+        inputBinding:
+          position: 0
+          valueFrom: $(self.path)/run.py
+      photoz-catalog:
+        type: File
+        format: edam:format_2333
+        inputBinding:
+          position: 1
+          prefix: --photoz-catalog
+      config:
+        type: File
+        format: edam:format_3750
+        inputBinding:
+          position: 1
+          prefix: --config
+    outputs:
+      tomographic-catalog:
+        type: File
+        format: edam:format_2333
+        outputBinding:
+          glob: tomographic-catalog.fits
+      stdout:
+        type: stdout
+      stderr:
+        type: stderr
+    stdout: tomography.out
+    stderr: tomography.err
+  - class: CommandLineTool
+    id: pz_stack
+    label: pz_stack
+    doc: |
+      Estimate the redshift distribution n(z) of each tomographic bin by stacking photo-z PDFs.
+
+      Reads the PDF grid (header NZ, ZMIN, ZMAX) and columns PDF_0..PDF_<NZ-1> from HDU 1 of
+      `photoz-catalog`, and BIN (header NBIN) from `tomographic-catalog`; the two must have the same
+      rows in the same order. Both are streamed in lock-step, `chunk_rows` rows at a time, so memory
+      does not grow with the catalog. n(z) of bin b is the mean PDF of its objects. Output `n_of_z`:
+      a FITS table with NZ rows, columns z_low, z_mid, z_high (grid edges linspace(ZMIN, ZMAX, NZ+1))
+      and BIN_1..BIN_<NBIN>, header ZMIN, ZMAX, NBIN, NZ, DZ.
+    hints:
+      DockerRequirement:
+        dockerPull: descpipe/des-sv-pz_stack:0.1
+    requirements:
+      EnvVarRequirement:
+        envDef:
+          PYTHONDONTWRITEBYTECODE: '1'
+      ResourceRequirement:
+        coresMin: 1
+    baseCommand:
+      - python3
+    arguments:
+      - position: 2
+        prefix: --n_of_z
+        valueFrom: n_of_z.fits
+      - position: 3
+        prefix: --cores
+        valueFrom: $(runtime.cores)
+    inputs:
+      code:
+        type: Directory
+        doc: "The stage's directory: run.py and any modules beside it."
+        inputBinding:
+          position: 0
+          valueFrom: $(self.path)/run.py
+      photoz-catalog:
+        type: File
+        format: edam:format_2333
+        inputBinding:
+          position: 1
+          prefix: --photoz-catalog
+      tomographic-catalog:
+        type: File
+        format: edam:format_2333
+        inputBinding:
+          position: 1
+          prefix: --tomographic-catalog
+      chunk_rows:
+        type: int
+        default: 100000
+        inputBinding:
+          position: 1
+          prefix: --chunk_rows
+          separate: false
+          valueFrom: =$(self)
+    outputs:
+      n_of_z:
+        type: File
+        format: edam:format_2333
+        outputBinding:
+          glob: n_of_z.fits
+      stdout:
+        type: stdout
+      stderr:
+        type: stderr
+    stdout: pz_stack.out
+    stderr: pz_stack.err
+  - class: CommandLineTool
+    id: treecorr
+    label: treecorr
+    doc: |
+      Measure the shear two-point correlation functions xi+ and xi- of every pair of tomographic bins.
+
+      Reads RA, DEC (degrees), E_1, E_2 and W from HDU 1 of `shear-catalog` and BIN (header NBIN) from
+      the row-aligned `tomographic-catalog`. For each bin pair b1 <= b2 (1-based) TreeCorr's
+      GGCorrelation correlates the shears (g1 = E_1, g2 = E_2, weight W) of the two bins, an
+      auto-correlation when b1 == b2, with the angular binning of the corr2-style YAML `config`
+      (min_sep, max_sep, bin_size or nbins, sep_units, bin_slop). Output `correlation-functions`:
+      twopoint-style FITS with extensions xip and xim, one row per (bin pair, angular bin): BIN1, BIN2,
+      ANGBIN, VALUE, ANG (mean separation in sep_units), ERR (shape noise only) and NPAIRS.
+    hints:
+      DockerRequirement:
+        dockerPull: descpipe/des-sv-treecorr:0.1
+    requirements:
+      EnvVarRequirement:
+        envDef:
+          PYTHONDONTWRITEBYTECODE: '1'
+      ResourceRequirement:
+        coresMin: 2
+      ToolTimeLimit:
+        timelimit: 1800
+    baseCommand:
+      - python3
+    arguments:
+      - position: 2
+        prefix: --correlation-functions
+        valueFrom: correlation-functions.fits
+      - position: 3
+        prefix: --cores
+        valueFrom: $(runtime.cores)
+    inputs:
+      code:
+        type: Directory
+        doc: "The stage's directory: run.py and any modules beside it."
+        inputBinding:
+          position: 0
+          valueFrom: $(self.path)/run.py
+      shear-catalog:
+        type: File
+        format: edam:format_2333
+        inputBinding:
+          position: 1
+          prefix: --shear-catalog
+      tomographic-catalog:
+        type: File
+        format: edam:format_2333
+        inputBinding:
+          position: 1
+          prefix: --tomographic-catalog
+      config:
+        type: File
+        format: edam:format_3750
+        inputBinding:
+          position: 1
+          prefix: --config
+    outputs:
+      correlation-functions:
+        type: File
+        format: edam:format_2333
+        outputBinding:
+          glob: correlation-functions.fits
+      stdout:
+        type: stdout
+      stderr:
+        type: stderr
+    stdout: treecorr.out
+    stderr: treecorr.err
+  - class: Workflow
+    id: main
+    label: des-sv
+    doc: The des-sv pipeline, exported by descpipe from des-sv.yaml.
+    inputs:
+      photoz-catalog:
+        type: File
+        format: edam:format_2333
+      shear-catalog:
+        type: File
+        format: edam:format_2333
+      tomography.code:
+        type: Directory
+      tomography.config:
+        type: File
+        format: edam:format_3750
+      pz_stack.code:
+        type: Directory
+      pz_stack.chunk_rows:
+        type: int
+        default: 100000
+      treecorr.code:
+        type: Directory
+      treecorr.config:
+        type: File
+        format: edam:format_3750
+    outputs:
+      tomographic-catalog:
+        type: File
+        outputSource: tomography/tomographic-catalog
+      tomography.stdout:
+        type: File
+        outputSource: tomography/stdout
+      tomography.stderr:
+        type: File
+        outputSource: tomography/stderr
+      n_of_z:
+        type: File
+        outputSource: pz_stack/n_of_z
+      pz_stack.stdout:
+        type: File
+        outputSource: pz_stack/stdout
+      pz_stack.stderr:
+        type: File
+        outputSource: pz_stack/stderr
+      correlation-functions:
+        type: File
+        outputSource: treecorr/correlation-functions
+      treecorr.stdout:
+        type: File
+        outputSource: treecorr/stdout
+      treecorr.stderr:
+        type: File
+        outputSource: treecorr/stderr
+    steps:
+      tomography:
+        run: '#tomography'
+        in:
+          code: tomography.code
+          photoz-catalog: photoz-catalog
+          config: tomography.config
+        out:
+          - tomographic-catalog
+          - stdout
+          - stderr
+      pz_stack:
+        run: '#pz_stack'
+        in:
+          code: pz_stack.code
+          photoz-catalog: photoz-catalog
+          tomographic-catalog: tomography/tomographic-catalog
+          chunk_rows: pz_stack.chunk_rows
+        out:
+          - n_of_z
+          - stdout
+          - stderr
+      treecorr:
+        run: '#treecorr'
+        in:
+          code: treecorr.code
+          shear-catalog: shear-catalog
+          tomographic-catalog: tomography/tomographic-catalog
+          config: treecorr.config
+        out:
+          - correlation-functions
+          - stdout
+          - stderr
