@@ -64,6 +64,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UserError as e:
         print(f"descpipe: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("descpipe: interrupted", file=sys.stderr)
+        return 130
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ pipeline always gives the same bytes; `write_export` is the one place that write
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
+from .errors import UserError
 from .filetypes import EDAM, FileType
 from .pipeline import Pipeline, PipelineStage
 from .stage_loader import config_file_type
@@ -202,9 +204,20 @@ def write_export(pipeline: Pipeline, cwl_path: Path, job_path: Path, split: bool
         files[cwl_path] = to_yaml(single_document(pipeline), header)
     files[job_path] = to_yaml(job(pipeline, job_path.parent),
                               f"# Inputs of {cwl_path.name}, exported by descpipe from {source}.\n")
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(text, encoding="utf-8")
+    for path in files:
+        if path.is_dir():
+            raise UserError(f"cannot write {path}: it is a folder; give a file name such as {path / path.name}.cwl")
+    # Write every file under a temporary name first, so a failure leaves no mix of old and new.
+    partials = {path: path.with_name(path.name + ".partial") for path in files}
+    try:
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partials[path].write_text(text, encoding="utf-8")
+    except OSError as e:
+        for partial in partials.values():
+            with contextlib.suppress(OSError):
+                partial.unlink()
+        raise UserError(f"cannot write {e.filename or path}: {e.strerror or e}") from None
+    for path, partial in partials.items():
         partial.replace(path)
     return list(files)

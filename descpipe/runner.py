@@ -59,7 +59,8 @@ def run_pipeline(pipeline: Pipeline, container: str = "none", extra: Sequence[st
         result = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True)
     elapsed = time.monotonic() - started
     if result.returncode == 0:
-        logs = _collect_logs(json.loads(result.stdout), pipeline.output.resolve() / "logs")
+        logs = pipeline.output / "logs"
+        _collect_logs(json.loads(result.stdout), logs)
         for leftover in ("tmp", "jobs"):
             shutil.rmtree(working / leftover, ignore_errors=True)
         say(f"descpipe: {pipeline.name} finished in {elapsed:.1f} s; products in {pipeline.output}, "
@@ -79,14 +80,13 @@ def run_pipeline(pipeline: Pipeline, container: str = "none", extra: Sequence[st
     return result.returncode
 
 
-def _collect_logs(outputs: dict, logs_dir: Path) -> Path:
+def _collect_logs(outputs: dict, logs_dir: Path) -> None:
     """Move the per-stage stdout/stderr outputs into `logs_dir`."""
     logs_dir.mkdir(parents=True, exist_ok=True)
     for key, value in outputs.items():
         if key.endswith((f"{SEPARATOR}stdout", f"{SEPARATOR}stderr")) and value:
             source = Path(value["path"])
             source.replace(logs_dir / source.name)
-    return logs_dir
 
 
 def _failed_stages(log_path: Path) -> list[str]:

@@ -2,7 +2,10 @@
 and the exports in cwl/ kept in sync."""
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +124,18 @@ def test_cwl_folder_exports_are_valid(name):
     assert result.returncode == 0, result.stderr
     workflow = load_document_by_uri(str(REPO / "cwl" / f"{name}.cwl"))
     assert workflow.class_ == "Workflow"
+
+
+def test_export_needs_none_of_the_science_libraries(tmp_path):
+    """descpipe imports run.py only to read metadata: a machine without numpy, fitsio or TreeCorr exports."""
+    blocker = tmp_path / "blocked"
+    blocker.mkdir()
+    for module in ("numpy", "fitsio", "treecorr", "astropy", "scipy"):
+        (blocker / f"{module}.py").write_text(f"raise ImportError('{module} is not installed here')\n")
+    env = {**os.environ, "PYTHONPATH": str(blocker)}
+    proof = subprocess.run([sys.executable, "-c", "import numpy"], env=env, capture_output=True, text=True)
+    assert "numpy is not installed here" in proof.stderr
+    result = subprocess.run([sys.executable, "-m", "descpipe", "export", "pipelines/des-sv-mock.yaml",
+                             "-o", str(tmp_path / "wf.cwl")], cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "wf.cwl").read_text().count("class: CommandLineTool") == 4

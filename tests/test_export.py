@@ -17,17 +17,18 @@ def load_yaml(path):
 
 
 def export(root, *extra, out="out/wf.cwl"):
+    """Export the toy pipeline; every export made here must pass both validators."""
     result = descpipe("export", FAN, "-o", out, *extra, cwd=root)
     assert result.returncode == 0, result.stderr
+    validated = cwltool("--validate", root / out)
+    assert validated.returncode == 0 and "is valid CWL" in validated.stdout, validated.stderr
+    load_document_by_uri(str(root / out))
     return root / out
 
 
 @pytest.mark.parametrize("split", [False, True], ids=["one-document", "one-file-per-tool"])
 def test_export_passes_cwltool_validate_and_loads_with_cwl_utils(toy, split):
     wf = export(toy, *(["--split"] if split else []))
-    result = cwltool("--validate", wf)
-    assert result.returncode == 0, result.stderr
-    assert "is valid CWL" in result.stdout
     workflow = load_document_by_uri(str(wf))
     assert [step.id.rsplit("/", 1)[1] for step in workflow.steps] == ["split", "sum_evens", "sum_odds", "combine"]
     if split:
@@ -88,14 +89,15 @@ def test_tools_carry_the_stage_metadata(toy):
 
 def test_resources_from_stage_and_pipeline_file(toy):
     edit = toy / FAN
-    edit.write_text(edit.read_text() + "sum_odds:\n  openmp: 2\n  memory_mb: 1500\n  minutes: 7\n"
-                    "  image: registry.example/odd:2\n")
+    edit.write_text(edit.read_text() + "sum_evens:\n  openmp: 4\n  memory_mb: 1500\n  minutes: 7\n"
+                    "  image: registry.example/even:2\n")
     tools = tools_by_id(load_yaml(export(toy)))
-    odd = tools["sum_odds"]
-    assert odd["requirements"]["ResourceRequirement"] == {"coresMin": 2, "ramMin": 1500}
-    assert odd["requirements"]["ToolTimeLimit"] == {"timelimit": 420}
-    assert odd["hints"]["DockerRequirement"]["dockerPull"] == "registry.example/odd:2"
-    assert {"position": 3, "prefix": "--cores", "valueFrom": "$(runtime.cores)"} in odd["arguments"]
+    even = tools["sum_evens"]
+    assert even["requirements"]["ResourceRequirement"] == {"coresMin": 4, "ramMin": 1500}
+    assert even["requirements"]["ToolTimeLimit"] == {"timelimit": 420}
+    assert even["hints"]["DockerRequirement"]["dockerPull"] == "registry.example/even:2"
+    assert {"position": 3, "prefix": "--cores", "valueFrom": "$(runtime.cores)"} in even["arguments"]
+    assert tools["sum_odds"]["requirements"]["ResourceRequirement"] == {"coresMin": 2}
     assert tools["split"]["requirements"]["ResourceRequirement"] == {"coresMin": 1}
     assert "ToolTimeLimit" not in tools["split"]["requirements"]
 

@@ -20,7 +20,8 @@ def test_descpipe_run_puts_products_and_logs_where_the_pipeline_says(toy):
     output = toy / "pipelines/output"
     assert json.loads((output / "total.json").read_text()) == EXPECTED_TOTAL
     assert (output / "odd-numbers.txt").read_text().split() == ["3", "9", "15", "21"]
-    assert (output / "logs/sum_odds.out").read_text() == "4 odd numbers\n"
+    # sum_odds asks for 2 cores in fan.yaml: the stage sees what the engine granted.
+    assert (output / "logs/sum_odds.out").read_text() == "4 odd numbers on 2 cores, OMP_NUM_THREADS=2\n"
     assert sorted(p.name for p in (output / "logs").iterdir()) == sorted(
         f"{s}.{e}" for s in ("split", "sum_evens", "sum_odds", "combine") for e in ("out", "err"))
     working = toy / "pipelines/work"

@@ -75,9 +75,9 @@ CASES = [
     ("depends-on contradicting the data flow", pipeline_edit("split:\n", "split:\n  depends-on: [combine]\n"),
      f"{FAN}:17", "contradicts the data flow"),
     ("depends-on missing a producer", pipeline_edit("combine:\n", "combine:\n  depends-on: [sum_odds]\n"),
-     f"{FAN}:19", "reads files made by 'sum_evens', but its depends-on omits it"),
+     f"{FAN}:21", "reads files made by 'sum_evens', but its depends-on omits it"),
     ("depends-on unknown stage", pipeline_edit("combine:\n", "combine:\n  depends-on: [sum_evens, sum_odds, plot]\n"),
-     f"{FAN}:19", "depends on 'plot', which is not in pipeline.stages"),
+     f"{FAN}:21", "depends on 'plot', which is not in pipeline.stages"),
     ("bad resource", pipeline_edit("split:\n", "split:\n  openmp: 0\n"), f"{FAN}:17",
      "'openmp' of stage 'split' must be a positive whole number"),
     ("missing pipeline file", remove(FAN), FAN, "cannot read the pipeline file"),
@@ -104,3 +104,13 @@ def test_the_unchanged_fixture_is_valid(toy):
     result = descpipe("validate", FAN, cwd=toy)
     assert result.returncode == 0, result.stderr
     assert "split: reads numbers; makes even-numbers, odd-numbers" in result.stdout
+
+
+def test_export_to_a_folder_or_an_unwritable_place_is_a_clear_error(toy):
+    (toy / "out").mkdir()
+    result = descpipe("export", FAN, "-o", "out", cwd=toy)
+    assert result.returncode == 2 and "it is a folder" in result.stderr and "Traceback" not in result.stderr
+    (toy / "blocker").write_text("a file where a folder should be\n")
+    result = descpipe("export", FAN, "-o", "blocker/wf.cwl", cwd=toy)
+    assert result.returncode == 2 and "cannot write" in result.stderr and "Traceback" not in result.stderr
+    assert list(toy.glob("**/*.partial")) == []
