@@ -101,6 +101,7 @@ def _output_name(tag: str, kind: FileType) -> str:
 def workflow(pipeline: Pipeline, tool_reference: dict[str, str]) -> dict[str, Any]:
     """The Workflow wiring the stages by tag; `tool_reference` maps a stage to its `run:` value."""
     inputs: dict[str, Any] = {tag: _file_parameter(kind) for tag, kind in pipeline.input_types.items()}
+    made_by = {tag: stage.name for stage in pipeline.stages for tag in stage.spec.outputs}
     steps: dict[str, Any] = {}
     outputs: dict[str, Any] = {}
     for stage in pipeline.stages:
@@ -112,8 +113,7 @@ def workflow(pipeline: Pipeline, tool_reference: dict[str, str]) -> dict[str, An
         wiring = {"code": own("code")}
         inputs[own("code")] = {"type": "Directory"}
         for tag in spec.inputs:
-            producer = pipeline.producer(tag)
-            wiring[tag] = f"{producer.name}/{tag}" if producer else tag
+            wiring[tag] = f"{made_by[tag]}/{tag}" if tag in made_by else tag
         for tag in spec.config:
             wiring[tag] = inputs_key = own(tag)
             inputs[inputs_key] = _file_parameter(config_file_type(spec, tag))

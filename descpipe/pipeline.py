@@ -6,6 +6,7 @@ naming the file and line.
 """
 from __future__ import annotations
 
+import heapq
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ class PipelineStage:
 
     @property
     def name(self) -> str:
+        """The stage's id: its directory's name."""
         return self.spec.name
 
 
@@ -54,10 +56,6 @@ class Pipeline:
     final: tuple[str, ...]               # output tags that are products of the run
     working: Path
     output: Path
-
-    def producer(self, tag: str) -> Optional[PipelineStage]:
-        """The stage that makes `tag`, or None for an overall input."""
-        return next((s for s in self.stages if tag in s.spec.outputs), None)
 
 
 class _Place:
@@ -390,9 +388,23 @@ def _run_order(place: _Place, document: CommentedMap, pipeline: CommentedMap,
     if cycle:
         raise place.error(f"the depends-on entries form a cycle ({' -> '.join(cycle)})",
                           document[cycle[0]], "depends-on")
+    # Kahn's algorithm, always taking the ready stage listed first in pipeline.stages.
+    waiting = {name: len(before) for name, before in edges.items()}
+    followers: dict[str, list[str]] = {name: [] for name in stages}
+    for name, before in edges.items():
+        for other in before:
+            followers[other].append(name)
+    ready = [index[name] for name, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    names = list(stages)
     order: list[str] = []
-    while len(order) < len(stages):
-        order.append(next(n for n in stages if n not in order and all(p in order for p in edges[n])))
+    while ready:
+        name = names[heapq.heappop(ready)]
+        order.append(name)
+        for follower in followers[name]:
+            waiting[follower] -= 1
+            if waiting[follower] == 0:
+                heapq.heappush(ready, index[follower])
     return order
 
 

@@ -44,6 +44,7 @@ class Parameter:
 
     @property
     def cwl_type(self) -> Any:
+        """The CWL type: `int`, or `{type: array, items: int}` for a list."""
         scalar = CWL_TYPES[self.type]
         return {"type": "array", "items": scalar} if self.is_list else scalar
 
@@ -65,6 +66,7 @@ class Parameter:
         return [self.type(v) for v in value] if self.is_list else self.type(value)
 
     def describe(self) -> str:
+        """The type in words, for messages: `float`, `list of str`."""
         return f"list of {self.type.__name__}" if self.is_list else self.type.__name__
 
 
@@ -165,6 +167,7 @@ class Stage:
 
     @classmethod
     def parameter_specs(cls) -> dict[str, Parameter]:
+        """The declared parameters, read from the `parameters` dict."""
         return {name: parameter_from_declaration(name, value) for name, value in cls.parameters.items()}
 
     def run(self) -> None:
