@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
+from .engines import CONTAINERS, ENGINES
 from .errors import UserError
 
 EXAMPLES = """examples:
@@ -50,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Export the pipeline into runtime.working and run it with "
                               "cwltool; products go to runtime.output, stage logs to its logs/ folder.")
     run.add_argument("pipeline", type=Path, help="the pipeline file")
-    run.add_argument("--container", choices=("none",), default="none",
+    run.add_argument("--engine", choices=sorted(ENGINES), default="cwltool",
+                     help="the CWL engine that runs the pipeline (default: cwltool)")
+    run.add_argument("--container", choices=CONTAINERS, default="none",
                      help="how stages are isolated (default: none, on this machine's Python)")
     run.add_argument("engine_args", nargs="*", metavar="-- CWLTOOL-OPTION",
                      help="options passed to cwltool as they are, after `--`")
@@ -94,7 +97,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from .runner import run_pipeline
 
-    return run_pipeline(pipeline, container=args.container, extra=args.engine_args)
+    return run_pipeline(pipeline, engine_name=args.engine, container=args.container,
+                        extra=tuple(args.engine_args))
 
 
 if __name__ == "__main__":

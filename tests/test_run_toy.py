@@ -26,6 +26,7 @@ def test_descpipe_run_puts_products_and_logs_where_the_pipeline_says(toy):
         f"{s}.{e}" for s in ("split", "sum_evens", "sum_odds", "combine") for e in ("out", "err"))
     working = toy / "pipelines/work"
     assert (working / "fan.cwl").is_file() and (working / "cwltool.log").is_file()
+    assert (working / "fan.job.yml").is_file()
     assert not (working / "jobs").exists(), "job directories of a successful run are cleaned up"
     assert "products in" in result.stdout
 
@@ -59,7 +60,7 @@ def test_failed_stage_is_named_with_the_end_of_its_log(toy):
     pipeline.write_text(pipeline.read_text().replace("{labels: [twos, ones]}", "{labels: [twos, ones], fail: true}"))
     result = descpipe("run", FAN, cwd=toy)
     assert result.returncode == 1, "the engine's exit status is passed on"
-    assert "stage 'combine' failed; the end of its log:" in result.stdout
+    assert "stage 'combine' failed; the end of its log (" in result.stdout
     assert "RuntimeError: combine was asked to fail" in result.stdout
     assert "Traceback" not in result.stderr, "descpipe itself does not crash"
     assert not (toy / "pipelines/output/total.json").exists()
