@@ -9,6 +9,7 @@ from typing import Optional, Sequence
 from . import __version__
 from .engines import CONTAINERS, ENGINES
 from .errors import UserError
+from .files import write_files
 
 EXAMPLES = """examples:
   descpipe validate pipelines/des-sv-mock.yaml
@@ -35,6 +36,27 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the job file to write (default: job.yml beside WF.cwl)")
     export.add_argument("--split", action="store_true",
                         help="write each stage's tool to its own <stage>.cwl beside WF.cwl")
+    export.add_argument("--pin", choices=("auto", "docker", "podman", "none"), default="auto",
+                        help="pin each tool to the image id `descpipe build` recorded for this engine "
+                        "(auto: Docker's record when there is one)")
+
+    build = commands.add_parser("build", help="build the base and stage images, with no registry",
+                                description="Build the base image (from debootstrap unless pipeline.base_image "
+                                "says otherwise) and every stage image; skip those whose build context has not "
+                                "changed; record their ids in runtime.working for export and run.")
+    build.add_argument("pipeline", type=Path, help="the pipeline file")
+    build.add_argument("--engine", choices=("docker", "podman"), default="docker",
+                       help="the container engine to build with (default: docker)")
+    build.add_argument("--singularity", type=Path, metavar="DIR",
+                       help="also convert the images to SIF files in DIR, named as `CWL_SINGULARITY_CACHE=DIR "
+                       "cwltool --singularity` expects; without apptainer/singularity, print the commands")
+
+    local = commands.add_parser("local", help="write a bash script that runs each stage with docker run",
+                                description="Write the prototype's launcher: a bash script that runs the "
+                                "stages one after another with `docker run`, no CWL engine (images from "
+                                "`descpipe build`, pinned when it recorded them).")
+    local.add_argument("pipeline", type=Path, help="the pipeline file")
+    local.add_argument("script", type=Path, help="the script to write")
 
     validate = commands.add_parser("validate", help="check a pipeline file and its stages; run nothing",
                                    description="Run every check descpipe makes, and run nothing.")
@@ -83,11 +105,34 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"  {stage.name}: reads {reads}; makes {', '.join(stage.spec.outputs) or 'nothing'}")
         return 0
     if args.command == "export":
+        from .build import read_pins, record_path
         from .cwl import write_export
 
+        engine = "docker" if args.pin == "auto" else args.pin
+        pins = None if engine == "none" else read_pins(pipeline, engine)
+        if pins is None and args.pin not in ("auto", "none"):
+            raise UserError(f"no images were built with {engine} for {args.pipeline}: "
+                            f"run `descpipe build {args.pipeline} --engine {engine}` first")
         job = args.job or args.output.parent / "job.yml"
-        for path in write_export(pipeline, args.output, job, split=args.split):
+        for path in write_export(pipeline, args.output, job, split=args.split, pins=pins):
             print(f"wrote {path}")
+        if pins:
+            print(f"images pinned to the ids in {record_path(pipeline, engine)}")
+        return 0
+    if args.command == "local":
+        from .build import read_pins
+        from .local_script import local_script
+
+        write_files({args.script: local_script(pipeline, read_pins(pipeline, "docker"))}, executable=True)
+        print(f"wrote {args.script}; run it with: bash {args.script}")
+        return 0
+    if args.command == "build":
+        from .build import build_images, record_path, singularity_images
+
+        build_images(pipeline, args.engine)
+        print(f"recorded image ids in {record_path(pipeline, args.engine)}")
+        if args.singularity:
+            singularity_images(pipeline, args.singularity, args.engine)
         return 0
     if args.command == "graph":
         from .draw import draw

@@ -5,16 +5,15 @@ pipeline always gives the same bytes; `write_export` is the one place that write
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
-from .errors import UserError
+from .files import write_files
 from .filetypes import EDAM, FileType
 from .pipeline import Pipeline, PipelineStage
 from .stage_loader import config_file_type
@@ -37,8 +36,12 @@ def _file_parameter(kind: FileType | None) -> dict[str, Any]:
     return {"type": "File", **({"format": short_format(kind)} if kind else {})}
 
 
-def command_line_tool(stage: PipelineStage) -> dict[str, Any]:
-    """The CommandLineTool that runs one stage: `python3 <code>/run.py --<tag> PATH ...`."""
+def command_line_tool(stage: PipelineStage, image_id: Optional[str] = None) -> dict[str, Any]:
+    """The CommandLineTool that runs one stage: `python3 <code>/run.py --<tag> PATH ...`.
+
+    With `image_id` (from `descpipe build`) the tool runs exactly that image, never whatever
+    later carries the same name.
+    """
     spec = stage.spec
     inputs: dict[str, Any] = {
         "code": {"type": "Directory",
@@ -82,7 +85,8 @@ def command_line_tool(stage: PipelineStage) -> dict[str, Any]:
         tool["doc"] = LiteralScalarString(spec.doc + "\n")
     tool.update({
         # A hint, not a requirement, so that `cwltool --no-container` runs the same document.
-        "hints": {"DockerRequirement": {"dockerPull": stage.image}},
+        "hints": {"DockerRequirement": {"dockerPull": stage.image,
+                                        **({"dockerImageId": image_id} if image_id else {})}},
         "requirements": requirements,
         "baseCommand": ["python3"],
         "arguments": arguments,
@@ -133,20 +137,24 @@ def workflow(pipeline: Pipeline, tool_reference: dict[str, str]) -> dict[str, An
             "inputs": inputs, "outputs": outputs, "steps": steps}
 
 
-def single_document(pipeline: Pipeline) -> dict[str, Any]:
-    """One self-contained document: every tool and the workflow (`#main`) in a `$graph`."""
-    tools = [command_line_tool(stage) for stage in pipeline.stages]
+def single_document(pipeline: Pipeline, pins: Optional[dict[str, str]] = None) -> dict[str, Any]:
+    """One self-contained document: every tool and the workflow (`#main`) in a `$graph`.
+
+    `pins` maps stages to the image ids to run (see `command_line_tool`).
+    """
+    tools = [command_line_tool(stage, (pins or {}).get(stage.name)) for stage in pipeline.stages]
     main = workflow(pipeline, {stage.name: f"#{stage.name}" for stage in pipeline.stages})
     return {"cwlVersion": CWL_VERSION, "$namespaces": NAMESPACES, "$schemas": SCHEMAS,
             "$graph": [*tools, main]}
 
 
-def split_documents(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
+def split_documents(pipeline: Pipeline, pins: Optional[dict[str, str]] = None) -> dict[str, dict[str, Any]]:
     """One document per tool (`<stage>.cwl`) and the workflow that runs them, keyed by file name."""
     def standalone(document: dict[str, Any]) -> dict[str, Any]:
         return {"cwlVersion": CWL_VERSION, "$namespaces": NAMESPACES, "$schemas": SCHEMAS, **document}
 
-    documents = {f"{stage.name}.cwl": standalone(command_line_tool(stage)) for stage in pipeline.stages}
+    documents = {f"{stage.name}.cwl": standalone(command_line_tool(stage, (pins or {}).get(stage.name)))
+                 for stage in pipeline.stages}
     main = workflow(pipeline, {stage.name: f"{stage.name}.cwl" for stage in pipeline.stages})
     return {"workflow": standalone(main), **documents}
 
@@ -186,7 +194,8 @@ def to_yaml(document: dict[str, Any], header: str = "") -> str:
     return stream.getvalue()
 
 
-def write_export(pipeline: Pipeline, cwl_path: Path, job_path: Path, split: bool = False) -> list[Path]:
+def write_export(pipeline: Pipeline, cwl_path: Path, job_path: Path, split: bool = False,
+                 pins: Optional[dict[str, str]] = None) -> list[Path]:
     """Write the CWL (one document, or one per tool beside it with `split`) and the job file.
 
     Every file is written whole to a temporary name and then renamed, so an interrupted export
@@ -197,27 +206,12 @@ def write_export(pipeline: Pipeline, cwl_path: Path, job_path: Path, split: bool
               "edit that file and export again rather than editing this one.\n")
     files: dict[Path, str] = {}
     if split:
-        for name, document in split_documents(pipeline).items():
+        for name, document in split_documents(pipeline, pins).items():
             path = cwl_path if name == "workflow" else cwl_path.parent / name
             files[path] = to_yaml(document, header)
     else:
-        files[cwl_path] = to_yaml(single_document(pipeline), header)
+        files[cwl_path] = to_yaml(single_document(pipeline, pins), header)
     files[job_path] = to_yaml(job(pipeline, job_path.parent),
                               f"# Inputs of {cwl_path.name}, exported by descpipe from {source}.\n")
-    for path in files:
-        if path.is_dir():
-            raise UserError(f"cannot write {path}: it is a folder; give a file name such as {path / path.name}.cwl")
-    # Write every file under a temporary name first, so a failure leaves no mix of old and new.
-    partials = {path: path.with_name(path.name + ".partial") for path in files}
-    try:
-        for path, text in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partials[path].write_text(text, encoding="utf-8")
-    except OSError as e:
-        for partial in partials.values():
-            with contextlib.suppress(OSError):
-                partial.unlink()
-        raise UserError(f"cannot write {e.filename or path}: {e.strerror or e}") from None
-    for path, partial in partials.items():
-        partial.replace(path)
+    write_files(files)
     return list(files)

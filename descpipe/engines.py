@@ -14,7 +14,10 @@ from typing import Optional
 
 from .errors import UserError
 
-CONTAINERS = ("none",)
+# Container runtime -> the cwltool (and Toil) option that selects it; Docker is their default.
+CONTAINER_OPTIONS = {"none": ["--no-container"], "docker": [], "podman": ["--podman"],
+                     "singularity": ["--singularity"]}
+CONTAINERS = tuple(CONTAINER_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,6 @@ ENGINES = {"cwltool": Cwltool()}
 
 def container_options(container: str) -> list[str]:
     """The engine options that select a container runtime."""
-    if container == "none":
-        return ["--no-container"]
-    raise UserError(f"unknown container runtime {container!r} (known: {', '.join(CONTAINERS)})")
+    if container not in CONTAINER_OPTIONS:
+        raise UserError(f"unknown container runtime {container!r} (known: {', '.join(CONTAINERS)})")
+    return CONTAINER_OPTIONS[container]

@@ -20,7 +20,7 @@ from .errors import UserError
 from .filetypes import FileType
 from .stage_loader import NAME_PATTERN, NAME_RULE, StageSpec, config_file_type, find_stage_directory, load_stage
 
-PIPELINE_KEYS = ("images", "stages", "owner", "basename", "version")
+PIPELINE_KEYS = ("images", "stages", "owner", "basename", "version", "base_image")
 RUNTIME_KEYS = ("launcher", "working", "output", "inputs", "config", "final")
 STAGE_KEYS = ("depends-on", "config", "parameters", "cores", "openmp", "memory_mb", "minutes",
               "nodes", "ppn", "image")
@@ -56,6 +56,7 @@ class Pipeline:
     final: tuple[str, ...]               # output tags that are products of the run
     working: Path
     output: Path
+    base_image: Optional[str] = None     # what the base image builds FROM, instead of debootstrap
 
 
 class _Place:
@@ -140,6 +141,7 @@ def load_pipeline(path: Path | str) -> Pipeline:
         final=tuple(final),
         working=Path(os.path.normpath(base / _path_value(place, runtime, "working", "work"))),
         output=Path(os.path.normpath(base / _path_value(place, runtime, "output", "output"))),
+        base_image=_optional_name(place, pipeline, "base_image"),
     )
 
 
@@ -210,6 +212,13 @@ def _path_value(place: _Place, parent: CommentedMap, key: str, default: str) -> 
     value = parent.get(key, default)
     if not isinstance(value, str) or not value:
         raise place.error(f"'{key}' must be a path", parent, key)
+    return value
+
+
+def _optional_name(place: _Place, parent: CommentedMap, key: str) -> Optional[str]:
+    value = parent.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise place.error(f"'{key}' must be an image name such as python:3.11-slim", parent, key)
     return value
 
 

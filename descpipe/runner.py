@@ -11,10 +11,14 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
+from .build import read_pins
+from .containers import ENGINES as CONTAINER_ENGINES
+from .containers import engine_environment
 from .cwl import SEPARATOR, write_export
 from .engines import ENGINES, RunSettings
+from .errors import UserError
 from .pipeline import Pipeline
 
 LOG_TAIL_LINES = 20
@@ -32,16 +36,18 @@ def run_pipeline(pipeline: Pipeline, engine_name: str = "cwltool", container: st
                            extra=tuple(extra))
     cwl_path = settings.working / f"{pipeline.name}.cwl"
     job_path = settings.working / f"{pipeline.name}.job.yml"
+    pins = image_pins(pipeline, container)
     for leftover in engine.scratch(settings):
         shutil.rmtree(leftover, ignore_errors=True)
-    write_export(pipeline, cwl_path, job_path)
+    write_export(pipeline, cwl_path, job_path, pins=pins)
     command = engine.command(cwl_path, job_path, settings)
     log_path = settings.working / f"{engine.name}.log"
     say(f"descpipe: running {len(pipeline.stages)} stages of {pipeline.name} with {engine.name} "
         f"(container: {container}); engine log: {log_path}")
     started = time.monotonic()
     with open(log_path, "w", encoding="utf-8") as log:
-        result = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True)
+        result = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True,
+                                env=engine_environment(container, settings.working))
     elapsed = time.monotonic() - started
     if result.returncode == 0:
         logs = settings.output / "logs"
@@ -64,6 +70,27 @@ def run_pipeline(pipeline: Pipeline, engine_name: str = "cwltool", container: st
         say("descpipe: the end of the engine log:")
         _say_tail(log_text, say)
     return result.returncode
+
+
+def image_pins(pipeline: Pipeline, container: str) -> Optional[dict[str, str]]:
+    """The image ids a run in `container` must use, checked to exist; None with no container.
+
+    Singularity runs convert the images Docker built (see `descpipe build --singularity`).
+    """
+    if container == "none":
+        return None
+    engine_name = "docker" if container == "singularity" else container
+    engine = CONTAINER_ENGINES[engine_name]
+    engine.check_running()
+    pins = read_pins(pipeline, engine_name) or {}
+    build = f"run `descpipe build {pipeline.file} --engine {engine_name}`"
+    for stage in pipeline.stages:
+        if stage.name not in pins:
+            raise UserError(f"stage {stage.name!r} has no image built with {engine_name}: {build}")
+        if engine.image_id(pins[stage.name]) is None:
+            raise UserError(f"stage {stage.name!r}: image {stage.image} ({pins[stage.name][:19]}) is no longer "
+                            f"in {engine_name}: {build}")
+    return pins
 
 
 def _say_tail(text: str, say: Callable[[str], None]) -> None:

@@ -57,6 +57,10 @@ class Parameter:
         except ValueError:
             raise ValueError(f"--{self.name}: {text!r} is not a {self.describe()}") from None
 
+    def render(self, value: Any) -> str:
+        """The `VALUE` of `--name=VALUE` for a value: what `parse` reads back."""
+        return value if self.type is str and not self.is_list else json.dumps(value)
+
     def coerce(self, value: Any) -> Any:
         """`value` as a plain Python value of this parameter's type; ValueError if it is not one."""
         ok = (isinstance(value, list) and all(_is_a(v, self.type) for v in value)) if self.is_list \

@@ -10,5 +10,8 @@ if ! command -v dot >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
 fi
 
+# Docker (started here), Podman and debootstrap, for the stage images and container runs.
+bash scripts/containers.sh
+
 # descpipe itself, the example's science libraries, and the test runner.
 python3 -m pip install -q --disable-pip-version-check -e '.[science,test]'

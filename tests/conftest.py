@@ -24,9 +24,42 @@ def cwltool(*args: object, cwd: Path | None = None) -> subprocess.CompletedProce
                           cwd=cwd, capture_output=True, text=True)
 
 
+def copy_checkout(root: Path, *folders: str) -> Path:
+    """Copy folders of the checkout into `root`, so runs write their outputs there, not here."""
+    for folder in folders:
+        shutil.copytree(REPO / folder, root / folder)
+    return root
+
+
+@pytest.fixture(scope="session")
+def examples(tmp_path_factory) -> Path:
+    """A copy of images/ and pipelines/ in which the README's example command has run."""
+    root = copy_checkout(tmp_path_factory.mktemp("checkout"), "images", "pipelines")
+    result = descpipe("run", "pipelines/des-sv-mock.yaml", cwd=root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root
+
+
+def assert_same_fits(ours: Path, reference: Path) -> None:
+    """Every table of two FITS files holds the same values: integers equal, floats equal but for
+    the last bits (TreeCorr's threads add pairs in whichever order they finish)."""
+    import fitsio
+    import numpy as np
+
+    with fitsio.FITS(ours) as mine, fitsio.FITS(reference) as theirs:
+        assert len(mine) == len(theirs), ours
+        for hdu in range(1, len(theirs)):
+            a, b = mine[hdu].read(), theirs[hdu].read()
+            assert a.dtype.names == b.dtype.names, (ours, hdu)
+            for column in b.dtype.names:
+                if b[column].dtype.kind == "f":
+                    np.testing.assert_allclose(a[column], b[column], rtol=1e-10, atol=1e-15,
+                                               err_msg=f"{ours}[{hdu}].{column}")
+                else:
+                    assert np.array_equal(a[column], b[column]), f"{ours}[{hdu}].{column}"
+
+
 @pytest.fixture
 def toy(tmp_path: Path) -> Path:
     """A copy of the toy stages and pipelines (fan-out, fan-in, dashed tags) in a scratch folder."""
-    shutil.copytree(TESTS / "stages", tmp_path / "stages")
-    shutil.copytree(TESTS / "pipelines", tmp_path / "pipelines")
-    return tmp_path
+    return copy_checkout(tmp_path, "tests/stages", "tests/pipelines") / "tests"

@@ -15,7 +15,7 @@ def test_version():
     assert result.stdout.strip() == f"descpipe {package.__version__}"
 
 
-@pytest.mark.parametrize("command", ["export", "validate", "graph", "run"])
+@pytest.mark.parametrize("command", ["export", "validate", "graph", "run", "build", "local"])
 def test_every_command_has_help(command):
     result = descpipe(command, "--help")
     assert result.returncode == 0
