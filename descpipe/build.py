@@ -23,6 +23,7 @@ from typing import Callable, Optional
 
 from . import __version__
 from .containers import ENGINES, ContainerEngine
+from .cwl import Pin
 from .errors import UserError
 from .pipeline import Pipeline
 
@@ -74,13 +75,32 @@ def record_path(pipeline: Pipeline, engine: str) -> Path:
     return pipeline.working / f"images.{engine}.json"
 
 
-def read_pins(pipeline: Pipeline, engine: str) -> Optional[dict[str, str]]:
-    """Stage -> image id from the last build with `engine`, or None if there was none."""
+def read_record(pipeline: Pipeline, engine: str, required: bool = False) -> Optional[dict]:
+    """What the last `descpipe build` (or `push`, or `pull`) recorded for `engine`, or None.
+
+    With `required`, a missing record is a UserError saying how to make one.
+    """
     path = record_path(pipeline, engine)
-    if not path.is_file():
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    if required:
+        raise UserError(f"no images were built with {engine} for {pipeline.file}: "
+                        f"run `descpipe build {pipeline.file} --engine {engine}` first")
+    return None
+
+
+def write_record(pipeline: Pipeline, engine: str, record: dict) -> None:
+    path = record_path(pipeline, engine)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def read_pins(pipeline: Pipeline, engine: str, required: bool = False) -> Optional[dict[str, Pin]]:
+    """Stage -> the image recorded by the last build (or push, or pull) with `engine`, or None."""
+    record = read_record(pipeline, engine, required)
+    if record is None:
         return None
-    stages = json.loads(path.read_text(encoding="utf-8"))["stages"]
-    return {stage: entry["id"] for stage, entry in stages.items()}
+    return {stage: Pin(entry["id"], entry.get("digest")) for stage, entry in record["stages"].items()}
 
 
 def build_images(pipeline: Pipeline, engine_name: str, say: Callable[[str], None] = print) -> list[BuiltImage]:
@@ -100,10 +120,53 @@ def build_images(pipeline: Pipeline, engine_name: str, say: Callable[[str], None
         base_id = _build(engine, "base", Path(context), BASE_IMAGE, {"ROOTFS": rootfs}, logs, say).id
     built = [_build(engine, stage.name, stage.spec.directory, stage.image, {"BASE_IMAGE": base_id}, logs, say)
              for stage in pipeline.stages]
-    record = {"engine": engine.name, "base": base_id,
-              "stages": {image.stage: {"image": image.image, "id": image.id} for image in built}}
-    record_path(pipeline, engine.name).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_record(pipeline, engine.name, {
+        "engine": engine.name, "base": base_id,
+        "stages": {image.stage: {"image": image.image, "id": image.id} for image in built}})
     return built
+
+
+def push_images(pipeline: Pipeline, engine_name: str, say: Callable[[str], None] = print) -> None:
+    """Push each stage's built image under its name (the registry is the name's first part, as in
+    `127.0.0.1:5000/owner/basename-stage:version`) and record the digest the registry gave it."""
+    engine = ENGINES[engine_name]
+    engine.check_running()
+    record = read_record(pipeline, engine_name, required=True)
+    for stage in pipeline.stages:
+        entry = record["stages"][stage.name]
+        # The name may have been retagged since the build: push exactly the recorded image.
+        engine.run("tag", entry["id"], stage.image)
+        say(f"descpipe: {stage.name}: pushing {stage.image} ...")
+        _registry_step(engine, stage.name, "push", stage.image)
+        entry["digest"] = engine.repo_digest(stage.image, _repository(stage.image))
+    write_record(pipeline, engine_name, record)
+
+
+def pull_images(pipeline: Pipeline, engine_name: str, say: Callable[[str], None] = print) -> None:
+    """Pull each stage's image (by digest when one was recorded) and record the ids for pinning."""
+    engine = ENGINES[engine_name]
+    engine.check_running()
+    record = read_record(pipeline, engine_name) or {"engine": engine_name, "stages": {}}
+    for stage in pipeline.stages:
+        reference = record["stages"].get(stage.name, {}).get("digest") or stage.image
+        say(f"descpipe: {stage.name}: pulling {reference} ...")
+        _registry_step(engine, stage.name, "pull", reference)
+        record["stages"][stage.name] = {"image": stage.image, "id": engine.image_id(reference) or "",
+                                        "digest": engine.repo_digest(reference, _repository(stage.image))}
+    write_record(pipeline, engine_name, record)
+
+
+def _repository(image: str) -> str:
+    """`host:5000/owner/name` of `host:5000/owner/name:tag`."""
+    name, _, tag = image.rpartition(":")
+    return name if name and "/" not in tag else image
+
+
+def _registry_step(engine: ContainerEngine, stage: str, verb: str, reference: str) -> None:
+    result = engine.run(verb, reference)
+    if result.returncode:
+        reason = (result.stderr.strip().splitlines() or ["no reason given"])[-1]
+        raise UserError(f"{verb} of stage {stage!r}'s image {reference} failed: {reason}")
 
 
 def context_hash(directory: Path, build_args: dict[str, str]) -> str:
@@ -207,16 +270,14 @@ def singularity_images(pipeline: Pipeline, directory: Path, engine_name: str,
 def singularity_commands(pipeline: Pipeline, directory: Path, engine_name: str) -> list[list[str]]:
     """The commands that turn each built stage image into a SIF file in `directory`, named so that
     `CWL_SINGULARITY_CACHE=directory cwltool --singularity` finds it for the pinned export."""
-    pins = read_pins(pipeline, engine_name)
-    if pins is None:
-        raise UserError(f"no images were built with {engine_name} for {pipeline.file}: "
-                        f"run `descpipe build {pipeline.file} --engine {engine_name}` first")
+    pins = read_pins(pipeline, engine_name, required=True)
     apptainer = shutil.which("apptainer") or shutil.which("singularity") or "apptainer"
     commands: list[list[str]] = []
     for stage in pipeline.stages:
         archive = directory / f"{stage.name}.tar"
-        commands += [[engine_name, "save", "--output", str(archive), pins[stage.name]],
-                     [apptainer, "build", "--force", str(directory / singularity_file_name(pins[stage.name])),
+        image_id = pins[stage.name].id
+        commands += [[engine_name, "save", "--output", str(archive), image_id],
+                     [apptainer, "build", "--force", str(directory / singularity_file_name(image_id)),
                       f"docker-archive://{archive}"],
                      ["rm", "-f", str(archive)]]
     return commands

@@ -47,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("pipeline", type=Path, help="the pipeline file")
     build.add_argument("--engine", choices=("docker", "podman"), default="docker",
                        help="the container engine to build with (default: docker)")
+    for verb, what in (("push", "push each stage's built image to the registry its name starts with"),
+                       ("pull", "pull each stage's image (by digest when `push` recorded one)")):
+        sub = commands.add_parser(verb, help=what, description=what[0].upper() + what[1:] + ", and record "
+                                  "it for pinning. The registry is part of the image name: set pipeline.owner "
+                                  "to, for example, registry.example.org:5000/desc.")
+        sub.add_argument("pipeline", type=Path, help="the pipeline file")
+        sub.add_argument("--engine", choices=("docker", "podman"), default="docker",
+                         help="the container engine (default: docker)")
     build.add_argument("--singularity", type=Path, metavar="DIR",
                        help="also convert the images to SIF files in DIR, named as `CWL_SINGULARITY_CACHE=DIR "
                        "cwltool --singularity` expects; without apptainer/singularity, print the commands")
@@ -109,10 +117,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .cwl import write_export
 
         engine = "docker" if args.pin == "auto" else args.pin
-        pins = None if engine == "none" else read_pins(pipeline, engine)
-        if pins is None and args.pin not in ("auto", "none"):
-            raise UserError(f"no images were built with {engine} for {args.pipeline}: "
-                            f"run `descpipe build {args.pipeline} --engine {engine}` first")
+        pins = None if engine == "none" else read_pins(pipeline, engine, required=args.pin != "auto")
         job = args.job or args.output.parent / "job.yml"
         for path in write_export(pipeline, args.output, job, split=args.split, pins=pins):
             print(f"wrote {path}")
@@ -125,6 +130,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         write_files({args.script: local_script(pipeline, read_pins(pipeline, "docker"))}, executable=True)
         print(f"wrote {args.script}; run it with: bash {args.script}")
+        return 0
+    if args.command in ("push", "pull"):
+        from .build import pull_images, push_images, record_path
+
+        (push_images if args.command == "push" else pull_images)(pipeline, args.engine)
+        print(f"recorded image ids and digests in {record_path(pipeline, args.engine)}")
         return 0
     if args.command == "build":
         from .build import build_images, record_path, singularity_images

@@ -5,6 +5,7 @@ save), so one small class serves both; only how to start them differs.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -62,6 +63,16 @@ class ContainerEngine:
             command += ["--label", f"{key}={value}"]
         with open(log, "w", encoding="utf-8") as out:
             return subprocess.run([*command, str(context)], stdout=out, stderr=subprocess.STDOUT)
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        """Run `<engine> ARGS`, capturing what it prints."""
+        return subprocess.run([self.name, *args], capture_output=True, text=True)
+
+    def repo_digest(self, reference: str, repository: str) -> Optional[str]:
+        """The registry digest (`name@sha256:...`) of a local image in `repository`, once pushed or pulled."""
+        result = self.run("image", "inspect", "--format", "{{json .RepoDigests}}", reference)
+        digests = json.loads(result.stdout or "null") if result.returncode == 0 else None
+        return next((d for d in digests or [] if d.split("@")[0] == repository), None)
 
     def import_tarball(self, tarball: Path, tag: str) -> None:
         """Import a root file system tarball as image `tag`."""

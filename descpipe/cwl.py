@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -27,6 +28,14 @@ SCHEMAS = ["https://edamontology.org/EDAM_1.25.owl"]
 SEPARATOR = "."
 
 
+@dataclass(frozen=True)
+class Pin:
+    """The image a tool must run: the engine's id for it, and its registry digest if pushed or pulled."""
+
+    id: str
+    digest: Optional[str] = None
+
+
 def short_format(kind: FileType) -> str:
     """`edam:format_2333` for a type whose IRI is in EDAM, else the full IRI."""
     return "edam:" + kind.format[len(EDAM):] if kind.format.startswith(EDAM) else kind.format
@@ -36,12 +45,15 @@ def _file_parameter(kind: FileType | None) -> dict[str, Any]:
     return {"type": "File", **({"format": short_format(kind)} if kind else {})}
 
 
-def command_line_tool(stage: PipelineStage, image_id: Optional[str] = None) -> dict[str, Any]:
+def command_line_tool(stage: PipelineStage, pin: Optional[Pin] = None) -> dict[str, Any]:
     """The CommandLineTool that runs one stage: `python3 <code>/run.py --<tag> PATH ...`.
 
-    With `image_id` (from `descpipe build`) the tool runs exactly that image, never whatever
-    later carries the same name.
+    With a `pin` (from `descpipe build`, `push` or `pull`) the tool runs exactly that image id,
+    never whatever later carries the same name, and pulls it by digest where one is known.
     """
+    docker = {"dockerPull": pin.digest if pin and pin.digest else stage.image}
+    if pin:
+        docker["dockerImageId"] = pin.id
     spec = stage.spec
     inputs: dict[str, Any] = {
         "code": {"type": "Directory",
@@ -85,8 +97,7 @@ def command_line_tool(stage: PipelineStage, image_id: Optional[str] = None) -> d
         tool["doc"] = LiteralScalarString(spec.doc + "\n")
     tool.update({
         # A hint, not a requirement, so that `cwltool --no-container` runs the same document.
-        "hints": {"DockerRequirement": {"dockerPull": stage.image,
-                                        **({"dockerImageId": image_id} if image_id else {})}},
+        "hints": {"DockerRequirement": docker},
         "requirements": requirements,
         "baseCommand": ["python3"],
         "arguments": arguments,
@@ -137,7 +148,7 @@ def workflow(pipeline: Pipeline, tool_reference: dict[str, str]) -> dict[str, An
             "inputs": inputs, "outputs": outputs, "steps": steps}
 
 
-def single_document(pipeline: Pipeline, pins: Optional[dict[str, str]] = None) -> dict[str, Any]:
+def single_document(pipeline: Pipeline, pins: Optional[dict[str, Pin]] = None) -> dict[str, Any]:
     """One self-contained document: every tool and the workflow (`#main`) in a `$graph`.
 
     `pins` maps stages to the image ids to run (see `command_line_tool`).
@@ -148,7 +159,7 @@ def single_document(pipeline: Pipeline, pins: Optional[dict[str, str]] = None) -
             "$graph": [*tools, main]}
 
 
-def split_documents(pipeline: Pipeline, pins: Optional[dict[str, str]] = None) -> dict[str, dict[str, Any]]:
+def split_documents(pipeline: Pipeline, pins: Optional[dict[str, Pin]] = None) -> dict[str, dict[str, Any]]:
     """One document per tool (`<stage>.cwl`) and the workflow that runs them, keyed by file name."""
     def standalone(document: dict[str, Any]) -> dict[str, Any]:
         return {"cwlVersion": CWL_VERSION, "$namespaces": NAMESPACES, "$schemas": SCHEMAS, **document}
@@ -195,7 +206,7 @@ def to_yaml(document: dict[str, Any], header: str = "") -> str:
 
 
 def write_export(pipeline: Pipeline, cwl_path: Path, job_path: Path, split: bool = False,
-                 pins: Optional[dict[str, str]] = None) -> list[Path]:
+                 pins: Optional[dict[str, Pin]] = None) -> list[Path]:
     """Write the CWL (one document, or one per tool beside it with `split`) and the job file.
 
     Every file is written whole to a temporary name and then renamed, so an interrupted export

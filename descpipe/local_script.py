@@ -14,6 +14,7 @@ import shlex
 from pathlib import Path
 from typing import Optional
 
+from .cwl import Pin
 from .pipeline import Pipeline
 
 CODE_DIR = "/opt/desc/code"
@@ -27,7 +28,7 @@ def _mount(source: Path, target: str, readonly: bool = True) -> str:
     return line.getvalue()
 
 
-def local_script(pipeline: Pipeline, pins: Optional[dict[str, str]] = None) -> str:
+def local_script(pipeline: Pipeline, pins: Optional[dict[str, Pin]] = None) -> str:
     """The bash script that runs `pipeline` stage by stage with `docker run`."""
     work = (pipeline.working / "local").resolve()
     output = pipeline.output.resolve()
@@ -71,7 +72,7 @@ def local_script(pipeline: Pipeline, pins: Optional[dict[str, str]] = None) -> s
             "docker run --rm --network none --read-only --tmpfs /tmp --user \"$(id -u):$(id -g)\" "
             f"--env OMP_NUM_THREADS={stage.resources['cores']} \\",
             *[f"    --mount {q(mount)} \\" for mount in mounts],
-            f"    {q((pins or {}).get(stage.name, stage.image))} {' '.join(q(c) for c in command)} \\",
+            f"    {q(pins[stage.name].id if pins else stage.image)} {' '.join(q(c) for c in command)} \\",
             f"    >{q(str(out))} 2>{q(str(err))} || fail {q(stage.name)} {q(str(err))}",
         ]
         for tag, kind in spec.outputs.items():

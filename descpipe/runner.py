@@ -16,7 +16,7 @@ from typing import Callable, Optional
 from .build import read_pins
 from .containers import ENGINES as CONTAINER_ENGINES
 from .containers import engine_environment
-from .cwl import SEPARATOR, write_export
+from .cwl import SEPARATOR, Pin, write_export
 from .engines import ENGINES, RunSettings
 from .errors import UserError
 from .pipeline import Pipeline
@@ -72,7 +72,7 @@ def run_pipeline(pipeline: Pipeline, engine_name: str = "cwltool", container: st
     return result.returncode
 
 
-def image_pins(pipeline: Pipeline, container: str) -> Optional[dict[str, str]]:
+def image_pins(pipeline: Pipeline, container: str) -> Optional[dict[str, Pin]]:
     """The image ids a run in `container` must use, checked to exist; None with no container.
 
     Singularity runs convert the images Docker built (see `descpipe build --singularity`).
@@ -87,8 +87,8 @@ def image_pins(pipeline: Pipeline, container: str) -> Optional[dict[str, str]]:
     for stage in pipeline.stages:
         if stage.name not in pins:
             raise UserError(f"stage {stage.name!r} has no image built with {engine_name}: {build}")
-        if engine.image_id(pins[stage.name]) is None:
-            raise UserError(f"stage {stage.name!r}: image {stage.image} ({pins[stage.name][:19]}) is no longer "
+        if engine.image_id(pins[stage.name].id) is None:
+            raise UserError(f"stage {stage.name!r}: image {stage.image} ({pins[stage.name].id[:19]}) is no longer "
                             f"in {engine_name}: {build}")
     return pins
 

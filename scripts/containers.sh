@@ -32,3 +32,27 @@ if ! docker info >/dev/null 2>&1; then
     done
     docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/descpipe/dockerd.log" >&2; exit 1; }
 fi
+
+# A private image registry on loopback, for `descpipe push`/`pull` and their tests.
+if ! command -v docker-registry >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
+fi
+if ! python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:5000/v2/', timeout=2)" 2>/dev/null; then
+    mkdir -p /etc/descpipe /var/lib/descpipe-registry /var/log/descpipe
+    cat >/etc/descpipe/registry.yml <<'YAML'
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: /var/lib/descpipe-registry
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:5000
+YAML
+    nohup docker-registry serve /etc/descpipe/registry.yml >/var/log/descpipe/registry.log 2>&1 &
+    for _ in $(seq 1 30); do
+        python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:5000/v2/', timeout=2)" 2>/dev/null && break
+        sleep 1
+    done
+fi

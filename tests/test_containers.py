@@ -204,3 +204,58 @@ def test_singularity_conversion_is_printed_when_apptainer_is_missing(docker_buil
         sif = tmp_path / "sif" / singularity_file_name(image_id)
         assert f"docker save --output {tmp_path / 'sif'}/{stage}.tar {image_id}" in result.stdout
         assert f"apptainer build --force {sif} docker-archive://{tmp_path / 'sif'}/{stage}.tar" in result.stdout
+
+
+REGISTRY = "127.0.0.1:5000"
+
+
+@pytest.fixture
+def registry_toy(docker_built, toy) -> Path:
+    """The toy pipeline with images named in the loopback registry that scripts/containers.sh starts."""
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5)
+    except OSError as e:
+        pytest.fail(f"no registry answers at {REGISTRY} ({e}): run `bash scripts/containers.sh` first")
+    pipeline = toy / FAN
+    pipeline.write_text(pipeline.read_text().replace("  owner: test\n", f"  owner: {REGISTRY}/{toy.parent.name.lower()}\n"))
+    assert descpipe("build", FAN, cwd=toy).returncode == 0
+    return toy
+
+
+@pytest.mark.docker
+def test_push_records_digests_and_a_machine_without_the_images_pulls_exactly_them(registry_toy, tmp_path):
+    toy = registry_toy
+    pushed = descpipe("push", FAN, cwd=toy)
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    record = json.loads((toy / "pipelines/work/images.docker.json").read_text())["stages"]
+    assert all(entry["digest"].startswith(f"{entry['image'].rsplit(':', 1)[0]}@sha256:") for entry in record.values())
+    assert descpipe("export", FAN, "-o", "out/wf.cwl", cwd=toy).returncode == 0
+    exported = (toy / "out/wf.cwl").read_text()
+    for entry in record.values():
+        assert f"dockerPull: {entry['digest']}" in exported and f"dockerImageId: {entry['id']}" in exported
+
+    # Forget the images locally, as on a new machine: cwltool pulls them by digest, ids unchanged.
+    for entry in record.values():
+        subprocess.run(["docker", "rmi", "--force", entry["id"]], check=True, capture_output=True)
+    run = cwltool("--outdir", tmp_path / "out", toy / "out/wf.cwl", toy / "out/job.yml")
+    assert run.returncode == 0, run.stderr
+    assert json.loads((tmp_path / "out/total.json").read_text())["total"] == 184
+
+    for entry in record.values():
+        subprocess.run(["docker", "rmi", "--force", entry["id"]], check=True, capture_output=True)
+    pulled = descpipe("pull", FAN, cwd=toy)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    again = json.loads((toy / "pipelines/work/images.docker.json").read_text())["stages"]
+    assert {s: e["id"] for s, e in again.items()} == {s: e["id"] for s, e in record.items()}
+
+
+@pytest.mark.docker
+def test_push_to_an_unreachable_registry_names_the_stage(docker_built, toy):
+    pipeline = toy / FAN
+    pipeline.write_text(pipeline.read_text().replace("  owner: test\n", "  owner: 127.0.0.1:5999/nobody\n"))
+    assert descpipe("build", FAN, cwd=toy).returncode == 0
+    result = descpipe("push", FAN, cwd=toy)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "push of stage 'split''s image 127.0.0.1:5999/nobody/fan-split:1.0 failed" in result.stderr
