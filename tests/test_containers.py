@@ -259,3 +259,14 @@ def test_push_to_an_unreachable_registry_names_the_stage(docker_built, toy):
     result = descpipe("push", FAN, cwd=toy)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "push of stage 'split''s image 127.0.0.1:5999/nobody/fan-split:1.0 failed" in result.stderr
+
+
+@pytest.mark.docker
+def test_base_image_from_the_pipeline_file_replaces_debootstrap(docker_built, toy):
+    pipeline = toy / FAN
+    pipeline.write_text(pipeline.read_text().replace(
+        "  owner: test\n", "  owner: test\n  base_image: registry.invalid/python:3.11-slim\n"))
+    result = descpipe("build", FAN, cwd=toy)
+    assert result.returncode == 2
+    assert "building the image of stage 'base'" in result.stderr
+    assert "registry.invalid/python:3.11-slim" in result.stderr, "the base was built FROM the named image"
