@@ -117,8 +117,10 @@ def build_images(pipeline: Pipeline, engine_name: str, say: Callable[[str], None
             shutil.copy(package / module, Path(context) / "descpipe" / module)
         (Path(context) / "Dockerfile").write_text(BASE_DOCKERFILE, encoding="utf-8")
         shutil.copy(_host_ca_bundle(), Path(context) / "build-host-ca.crt")
-        base_id = _build(engine, "base", Path(context), BASE_IMAGE, {"ROOTFS": rootfs}, logs, say).id
-    built = [_build(engine, stage.name, stage.spec.directory, stage.image, {"BASE_IMAGE": base_id}, logs, say)
+        base_id = _build(engine, "base", Path(context), BASE_IMAGE, {"ROOTFS": rootfs}, logs, say,
+                         f"the base image (FROM {rootfs})").id
+    built = [_build(engine, stage.name, stage.spec.directory, stage.image, {"BASE_IMAGE": base_id}, logs, say,
+                    f"stage {stage.name!r} ({stage.spec.directory / 'Dockerfile'})")
              for stage in pipeline.stages]
     write_record(pipeline, engine.name, {
         "engine": engine.name, "base": base_id,
@@ -179,7 +181,7 @@ def context_hash(directory: Path, build_args: dict[str, str]) -> str:
 
 
 def _build(engine: ContainerEngine, stage: str, context: Path, tag: str, build_args: dict[str, str],
-           logs: Path, say: Callable[[str], None]) -> BuiltImage:
+           logs: Path, say: Callable[[str], None], description: str) -> BuiltImage:
     wanted = context_hash(context, build_args)
     if engine.label(tag, CONTEXT_LABEL) == wanted:
         say(f"descpipe: {stage}: {tag} is up to date")
@@ -190,8 +192,7 @@ def _build(engine: ContainerEngine, stage: str, context: Path, tag: str, build_a
     result = engine.build(context, tag, build_args, {CONTEXT_LABEL: wanted}, log)
     if result.returncode:
         tail = "\n".join("    " + line for line in log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
-        raise UserError(f"building the image of stage {stage!r} ({context / 'Dockerfile'}) failed; "
-                        f"the end of its build log ({log}):\n{tail}")
+        raise UserError(f"building the image of {description} failed; the end of its build log ({log}):\n{tail}")
     image_id = engine.image_id(tag) or ""
     say(f"descpipe: {stage}: built {tag} ({image_id[:19]}) in {time.monotonic() - started:.0f} s")
     return BuiltImage(stage, tag, image_id, rebuilt=True)

@@ -268,5 +268,5 @@ def test_base_image_from_the_pipeline_file_replaces_debootstrap(docker_built, to
         "  owner: test\n", "  owner: test\n  base_image: registry.invalid/python:3.11-slim\n"))
     result = descpipe("build", FAN, cwd=toy)
     assert result.returncode == 2
-    assert "building the image of stage 'base'" in result.stderr
-    assert "registry.invalid/python:3.11-slim" in result.stderr, "the base was built FROM the named image"
+    assert "building the image of the base image (FROM registry.invalid/python:3.11-slim) failed" in result.stderr
+    assert 'Get "https://registry.invalid/v2/"' in result.stderr, "the engine tried to fetch the named image"
