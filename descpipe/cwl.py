@@ -110,6 +110,7 @@ def command_line_tool(stage: PipelineStage, pin: Optional[Pin] = None) -> dict[s
 
 
 def _output_name(tag: str, kind: FileType) -> str:
+    """The file name of a tag's file: `<tag>.<suffix>`, as the prototype named them."""
     return f"{tag}.{kind.suffix}"
 
 
@@ -174,21 +175,26 @@ def job(pipeline: Pipeline, job_dir: Path) -> dict[str, Any]:
     """The job (inputs) file: overall inputs, config files, stage code and parameter values.
 
     Paths are relative to `job_dir`, where the job file goes: CWL engines resolve them from there,
-    and the bytes do not depend on where the checkout lives.
+    and the bytes do not depend on where the checkout lives. Files are staged under the names the
+    prototype gave them (`<tag>.<suffix>`, and a config file's declared name), whatever they are
+    called on disk: engines refuse names with spaces or quotes, and stages see stable names.
     """
-    def file_object(cls: str, path: Path, kind: FileType | None = None) -> dict[str, Any]:
-        entry = {"class": cls, "path": os.path.relpath(path, job_dir)}
+    def file_object(path: Path, basename: str, kind: FileType | None) -> dict[str, Any]:
+        entry = {"class": "File", "path": os.path.relpath(path, job_dir), "basename": basename}
         if kind:
             entry["format"] = kind.format
         return entry
 
-    values: dict[str, Any] = {tag: file_object("File", path, pipeline.input_types[tag])
+    values: dict[str, Any] = {tag: file_object(path, _output_name(tag, pipeline.input_types[tag]),
+                                               pipeline.input_types[tag])
                               for tag, path in pipeline.inputs.items()}
     for stage in pipeline.stages:
         spec = stage.spec
-        values[f"{spec.name}{SEPARATOR}code"] = file_object("Directory", spec.directory)
+        values[f"{spec.name}{SEPARATOR}code"] = {"class": "Directory",
+                                                 "path": os.path.relpath(spec.directory, job_dir)}
         for tag, path in stage.config_files.items():
-            values[f"{spec.name}{SEPARATOR}{tag}"] = file_object("File", path, config_file_type(spec, tag))
+            values[f"{spec.name}{SEPARATOR}{tag}"] = file_object(path, spec.config[tag],
+                                                                 config_file_type(spec, tag))
         for name, value in stage.parameter_values.items():
             values[f"{spec.name}{SEPARATOR}{name}"] = value
     return values

@@ -52,7 +52,7 @@ def test_job_file_goes_where_asked_and_the_output_folder_is_created(toy):
     export(toy, "--job", "jobs/fan-inputs.yml", out="deep/er/wf.cwl")
     assert (toy / "deep/er/wf.cwl").is_file()
     job = load_yaml(toy / "jobs/fan-inputs.yml")
-    assert job["numbers"] == {"class": "File", "path": "../pipelines/numbers.txt",
+    assert job["numbers"] == {"class": "File", "path": "../pipelines/numbers.txt", "basename": "numbers.txt",
                               "format": "http://edamontology.org/format_2330"}
 
 
@@ -131,6 +131,7 @@ def test_job_file_holds_inputs_config_code_and_set_parameters(toy):
     export(toy)
     job = load_yaml(toy / "out/job.yml")
     assert job["sum_evens.config"]["format"] == "http://edamontology.org/format_3750"
+    assert job["sum_evens.config"]["basename"] == "sum.yaml", "staged under the name the stage declares"
     assert job["split.code"] == {"class": "Directory", "path": "../stages/split"}
     assert job["split.scale"] == 3
     assert job["combine.labels"] == ["twos", "ones"]
