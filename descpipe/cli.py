@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("pipeline", type=Path, help="the pipeline file")
     local.add_argument("script", type=Path, help="the script to write")
 
+    new_stage = commands.add_parser("new-stage", help="create a working stage directory to start from",
+                                    description="Create IMAGES/NAME/ with a Dockerfile, a run.py (a small "
+                                    "working stage with its metadata and docstring) and a test.")
+    new_stage.add_argument("name", help="the stage's name (its directory)")
+    new_stage.add_argument("--images", type=Path, default=Path("images"),
+                           help="the folder of stage directories (default: images)")
+
     validate = commands.add_parser("validate", help="check a pipeline file and its stages; run nothing",
                                    description="Run every check descpipe makes, and run nothing.")
     validate.add_argument("pipeline", type=Path, help="the pipeline file")
@@ -105,6 +112,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     from .pipeline import load_pipeline
 
+    if args.command == "new-stage":
+        from .scaffold import new_stage
+
+        for path in new_stage(args.name, args.images):
+            print(f"wrote {path}")
+        print(f"next: list {args.name!r} in a pipeline file's pipeline.stages, give it "
+              f"'runtime: inputs: {args.name}-input: PATH', and run `descpipe validate` on it")
+        return 0
     pipeline = load_pipeline(args.pipeline)
     if args.command == "validate":
         print(f"{args.pipeline}: valid; {len(pipeline.stages)} stages in this order:")
