@@ -92,6 +92,9 @@ def command_line_tool(stage: PipelineStage, pin: Optional[Pin] = None) -> dict[s
     }
     if "minutes" in stage.resources:
         requirements["ToolTimeLimit"] = {"timelimit": stage.resources["minutes"] * 60}
+    if spec.network:
+        # CWL engines run tools without network unless this says otherwise.
+        requirements["NetworkAccess"] = {"networkAccess": True}
     tool: dict[str, Any] = {"class": "CommandLineTool", "id": spec.name, "label": spec.label}
     if spec.doc:
         tool["doc"] = LiteralScalarString(spec.doc + "\n")

@@ -69,7 +69,8 @@ def local_script(pipeline: Pipeline, pins: Optional[dict[str, Pin]] = None) -> s
             f"echo {q(f'descpipe local: running {stage.name}')}",
             f"rm -rf {q(str(folder))} && mkdir -p {q(str(folder))}",
             # As cwltool runs containers: no network, read-only root, the caller's user.
-            "docker run --rm --network none --read-only --tmpfs /tmp --user \"$(id -u):$(id -g)\" "
+            f"docker run --rm --network {'host' if spec.network else 'none'} --read-only --tmpfs /tmp "
+            "--user \"$(id -u):$(id -g)\" "
             f"--env OMP_NUM_THREADS={stage.resources['cores']} \\",
             *[f"    --mount {q(mount)} \\" for mount in mounts],
             f"    {q(pins[stage.name].id if pins else stage.image)} {' '.join(q(c) for c in command)} \\",

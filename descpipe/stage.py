@@ -112,8 +112,9 @@ class Stage:
     """Base class of every descpipe stage.
 
     Subclasses declare `inputs = {tag: file type}`, `outputs = {tag: file type}`,
-    `config = {tag: file name}`, optionally `parameters = {name: default or type}` and
-    `resources = {"cores": n, "memory_mb": m, "minutes": t}`, and implement `run()`.
+    `config = {tag: file name}`, optionally `parameters = {name: default or type}`,
+    `resources = {"cores": n, "memory_mb": m, "minutes": t}` and `network = True` (a stage
+    runs with no network unless it says so), and implement `run()`.
     Imports of science libraries belong inside `run()`, so that descpipe can read the
     metadata on a machine without them.
     """
@@ -124,6 +125,7 @@ class Stage:
     config: ClassVar[dict[str, str]] = {}
     parameters: ClassVar[dict[str, Any]] = {}
     resources: ClassVar[dict[str, int]] = {}
+    network: ClassVar[bool] = False
 
     def __init__(self, paths: Optional[dict[str, str]] = None,
                  parameter_values: Optional[dict[str, Any]] = None, cores: Optional[int] = None):

@@ -33,6 +33,7 @@ class StageSpec:
     config: dict[str, str]        # tag -> file name the stage expects
     parameters: dict[str, Parameter]
     resources: dict[str, int]
+    network: bool = False
 
 
 def find_stage_directory(name: str, search_dirs: list[Path]) -> Optional[Path]:
@@ -88,6 +89,8 @@ def load_stage(directory: Path) -> StageSpec:
             raise fail(f"Stage.resources: unknown key {key!r} (known: {', '.join(RESOURCE_KEYS)})")
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise fail(f"Stage.resources[{key!r}] must be a positive whole number, got {value!r}")
+    if not isinstance(stage_class.network, bool):
+        raise fail(f"Stage.network must be True or False, got {stage_class.network!r}")
     if stage_class.run is Stage.run:
         raise fail("the Stage class has no run() method")
     return StageSpec(
@@ -100,6 +103,7 @@ def load_stage(directory: Path) -> StageSpec:
         config=dict(kinds["config"]),
         parameters=parameters,
         resources=dict(kinds["resources"]),
+        network=stage_class.network,
     )
 
 

@@ -136,3 +136,12 @@ def test_job_file_holds_inputs_config_code_and_set_parameters(toy):
     assert job["split.scale"] == 3
     assert job["combine.labels"] == ["twos", "ones"]
     assert "combine.fail" not in job, "parameters the pipeline does not set keep the stage default"
+
+
+def test_network_only_for_stages_that_ask_for_it(toy):
+    run_py = toy / "stages/sum_odds/run.py"
+    run_py.write_text(run_py.read_text().replace('    outputs = {"odd-sum": "txt"}\n',
+                                                 '    outputs = {"odd-sum": "txt"}\n    network = True\n'))
+    tools = tools_by_id(load_yaml(export(toy)))
+    assert tools["sum_odds"]["requirements"]["NetworkAccess"] == {"networkAccess": True}
+    assert "NetworkAccess" not in tools["split"]["requirements"]
