@@ -6,6 +6,7 @@ This module runs inside stage containers too, so it uses only the standard libra
 from __future__ import annotations
 
 import csv
+import fnmatch
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +23,78 @@ def _head(path: Path, n: int) -> bytes:
         return f.read(n)
 
 
-def _check_fits(path: Path) -> Optional[str]:
-    head = _head(path, 80)
-    if not head.startswith(b"SIMPLE  ="):
-        return f"not a FITS file: it starts with {head[:16]!r}, not 'SIMPLE  ='"
+FITS_BLOCK = 2880
+
+
+class FitsError(ValueError):
+    """A file that is not a whole FITS file."""
+
+
+def fits_headers(path: Path) -> list[dict[str, str]]:
+    """The header keywords of every HDU, read by walking the blocks (no FITS library needed).
+
+    Raises FitsError when the file is not FITS, or is shorter than its headers say.
+    """
     size = path.stat().st_size
-    if size % 2880:
-        return f"truncated FITS file: {size} bytes is not a whole number of 2880-byte blocks"
+    headers: list[dict[str, str]] = []
+    offset = 0
+    with open(path, "rb") as f:
+        while offset < size:
+            header: dict[str, str] = {}
+            while True:
+                block = f.read(FITS_BLOCK)
+                offset += len(block)
+                if offset == len(block) and not block.startswith(b"SIMPLE  ="):
+                    raise FitsError(f"not a FITS file: it starts with {block[:16]!r}, not 'SIMPLE  ='")
+                if len(block) < FITS_BLOCK:
+                    raise FitsError(f"truncated FITS file: header {len(headers)} ends before its END card")
+                cards = [block[i:i + 80].decode("ascii", "replace") for i in range(0, FITS_BLOCK, 80)]
+                for card in cards:
+                    if card[8:10] == "= ":
+                        header[card[:8].strip()] = card[10:].split("/")[0].strip().strip("'").strip()
+                if any(card.startswith("END ") or card.rstrip() == "END" for card in cards):
+                    break
+            headers.append(header)
+            offset += _fits_data_size(header)
+            f.seek(offset)
+    if offset > size:
+        raise FitsError(f"truncated FITS file: HDU {len(headers) - 1} needs {offset - size} more bytes "
+                        f"than the file's {size}")
+    return headers
+
+
+def _fits_data_size(header: dict[str, str]) -> int:
+    """Bytes of data after a header, padded to whole blocks (FITS standard 4.0, section 4.4.1)."""
+    axes = int(header.get("NAXIS", "0"))
+    if axes == 0:
+        return 0
+    count = 1
+    for axis in range(1, axes + 1):
+        count *= int(header.get(f"NAXIS{axis}", "0"))
+    bits = abs(int(header.get("BITPIX", "8")))
+    size = bits // 8 * int(header.get("GCOUNT", "1")) * (int(header.get("PCOUNT", "0")) + count)
+    return -(-size // FITS_BLOCK) * FITS_BLOCK
+
+
+def fits_columns(path: Path, hdu: int = 1) -> list[str]:
+    """The column names (TTYPEn) of table HDU `hdu`."""
+    header = fits_headers(path)[hdu]
+    return [header[f"TTYPE{i}"] for i in range(1, int(header.get("TFIELDS", "0")) + 1)]
+
+
+def missing_columns(path: Path, wanted: list[str]) -> list[str]:
+    """Which of `wanted` (names, or patterns such as `PDF_*`) table HDU 1 of a FITS file lacks."""
+    if not wanted:
+        return []
+    columns = fits_columns(path)
+    return [name for name in wanted if not fnmatch.filter(columns, name)]
+
+
+def _check_fits(path: Path) -> Optional[str]:
+    try:
+        fits_headers(path)
+    except FitsError as e:
+        return str(e)
     return None
 
 

@@ -17,7 +17,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import UserError
-from .filetypes import FileType
+from .filetypes import FileType, missing_columns
 from .stage_loader import NAME_PATTERN, NAME_RULE, StageSpec, config_file_type, find_stage_directory, load_stage
 
 PIPELINE_KEYS = ("images", "stages", "owner", "basename", "version", "base_image")
@@ -124,7 +124,7 @@ def load_pipeline(path: Path | str) -> Pipeline:
 
     producers = _producers(place, pipeline, stages)
     input_types = _overall_input_types(place, pipeline, stages, producers)
-    inputs = _overall_inputs(place, runtime, input_types, producers, base)
+    inputs = _overall_inputs(place, runtime, stages, input_types, producers, base)
     order = _run_order(place, document, pipeline, stages, producers, depends_on)
     all_outputs = [tag for name in order for tag in stages[name].spec.outputs]
     final = _names(place, runtime, "final", required=False) or all_outputs
@@ -344,8 +344,8 @@ def _overall_input_types(place: _Place, pipeline: CommentedMap, stages: dict[str
     return {tag: kind for tag, (kind, _) in types.items()}
 
 
-def _overall_inputs(place: _Place, runtime: CommentedMap, input_types: dict[str, FileType],
-                    producers: dict[str, str], base: Path) -> dict[str, Path]:
+def _overall_inputs(place: _Place, runtime: CommentedMap, stages: dict[str, PipelineStage],
+                    input_types: dict[str, FileType], producers: dict[str, str], base: Path) -> dict[str, Path]:
     given = _mapping(place, runtime, "inputs")
     for tag in given:
         if tag in producers:
@@ -363,6 +363,11 @@ def _overall_inputs(place: _Place, runtime: CommentedMap, input_types: dict[str,
         if not isinstance(given[tag], str):
             raise place.error(f"runtime.inputs.{tag} must be a path", given, tag)
         inputs[tag] = _existing_file(place, base / given[tag], kind, f"input {tag!r}", given, tag)
+        for stage in stages.values():
+            lacking = missing_columns(inputs[tag], stage.spec.columns.get(tag, []))
+            if lacking:
+                raise place.error(f"input {tag!r}: {inputs[tag]} has no column {', '.join(lacking)} in HDU 1, "
+                                  f"which stage {stage.name!r} reads", given, tag)
     return inputs
 
 

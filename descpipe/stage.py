@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Optional, Sequence
 
-from .filetypes import file_type, type_of_file_name
+from .filetypes import file_type, missing_columns, type_of_file_name
 
 # Python type -> CWL type of a parameter. bool before int: True is an int too.
 CWL_TYPES = {bool: "boolean", int: "int", float: "float", str: "string"}
@@ -113,8 +113,9 @@ class Stage:
 
     Subclasses declare `inputs = {tag: file type}`, `outputs = {tag: file type}`,
     `config = {tag: file name}`, optionally `parameters = {name: default or type}`,
-    `resources = {"cores": n, "memory_mb": m, "minutes": t}` and `network = True` (a stage
-    runs with no network unless it says so), and implement `run()`.
+    `resources = {"cores": n, "memory_mb": m, "minutes": t}`, `network = True` (a stage
+    runs with no network unless it says so) and `columns = {fits input tag: [names]}` (columns
+    of HDU 1 that `run()` reads; patterns such as `PDF_*` allowed), and implement `run()`.
     Imports of science libraries belong inside `run()`, so that descpipe can read the
     metadata on a machine without them.
     """
@@ -126,6 +127,7 @@ class Stage:
     parameters: ClassVar[dict[str, Any]] = {}
     resources: ClassVar[dict[str, int]] = {}
     network: ClassVar[bool] = False
+    columns: ClassVar[dict[str, list[str]]] = {}
 
     def __init__(self, paths: Optional[dict[str, str]] = None,
                  parameter_values: Optional[dict[str, Any]] = None, cores: Optional[int] = None):
@@ -222,6 +224,9 @@ class Stage:
             kind_of_file = type_of_file_name(declared_as) if kind == "config" else file_type(declared_as)
             problem = kind_of_file.problem(path) if kind_of_file else \
                 None if path.is_file() else "file does not exist"
+            if not problem and kind == "input" and tag in self.columns:
+                lacking = missing_columns(path, self.columns[tag])
+                problem = f"no column {', '.join(lacking)} in HDU 1" if lacking else None
             if problem:
                 sys.exit(f"{self.name or type(self).__name__}: {kind} {tag!r} ({path}): {problem}")
 

@@ -6,7 +6,7 @@ import inspect
 import re
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -34,6 +34,7 @@ class StageSpec:
     parameters: dict[str, Parameter]
     resources: dict[str, int]
     network: bool = False
+    columns: dict[str, list[str]] = field(default_factory=dict)
 
 
 def find_stage_directory(name: str, search_dirs: list[Path]) -> Optional[Path]:
@@ -89,6 +90,14 @@ def load_stage(directory: Path) -> StageSpec:
             raise fail(f"Stage.resources: unknown key {key!r} (known: {', '.join(RESOURCE_KEYS)})")
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise fail(f"Stage.resources[{key!r}] must be a positive whole number, got {value!r}")
+    columns = stage_class.columns
+    if not isinstance(columns, dict):
+        raise fail(f"Stage.columns must be a dict of FITS input tag -> column names, got {columns!r}")
+    for tag, names in columns.items():
+        if kinds["inputs"].get(tag) != "fits":
+            raise fail(f"Stage.columns names {tag!r}, which is not a FITS input of this stage")
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise fail(f"Stage.columns[{tag!r}] must be a list of column names, got {names!r}")
     if not isinstance(stage_class.network, bool):
         raise fail(f"Stage.network must be True or False, got {stage_class.network!r}")
     if stage_class.run is Stage.run:
@@ -104,6 +113,7 @@ def load_stage(directory: Path) -> StageSpec:
         parameters=parameters,
         resources=dict(kinds["resources"]),
         network=stage_class.network,
+        columns={tag: list(names) for tag, names in columns.items()},
     )
 
 

@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from descpipe.filetypes import FILE_TYPES, file_type, type_of_file_name
+from descpipe.filetypes import FILE_TYPES, file_type, fits_columns, type_of_file_name
 
-FITS_BLOCK = b"SIMPLE  =                    T".ljust(2880, b" ")
+def fits_header(*cards: str) -> bytes:
+    return b"".join(card.ljust(80).encode() for card in (*cards, "END")).ljust(2880, b" ")
+
+
+FITS_BLOCK = fits_header("SIMPLE  =                    T", "BITPIX  =                    8",
+                         "NAXIS   =                    0")
 HDF5 = b"\x89HDF\r\n\x1a\n" + b"\x00" * 100
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 20
 
@@ -40,6 +45,19 @@ def test_check_accepts_the_type_and_rejects_a_lookalike(tmp_path, name):
 def test_truncated_fits_is_caught(tmp_path):
     (tmp_path / "cut.fits").write_bytes(FITS_BLOCK[:1000])
     assert "truncated FITS file" in file_type("fits").problem(tmp_path / "cut.fits")
+
+
+def test_fits_cut_at_a_block_boundary_is_caught_and_columns_are_read(tmp_path):
+    fitsio = pytest.importorskip("fitsio", reason="the science extra installs it")
+    import numpy as np
+
+    table = np.zeros(5000, dtype=[("Z_MEAN", "f8"), ("PDF_0", "f4")])
+    fitsio.write(tmp_path / "cat.fits", table)
+    assert file_type("fits").problem(tmp_path / "cat.fits") is None
+    assert fits_columns(tmp_path / "cat.fits") == ["Z_MEAN", "PDF_0"]
+    whole = (tmp_path / "cat.fits").read_bytes()
+    (tmp_path / "cut.fits").write_bytes(whole[:len(whole) - 2880])
+    assert "truncated FITS file: HDU 1 needs" in file_type("fits").problem(tmp_path / "cut.fits")
 
 
 def test_hdf5_behind_a_user_block_is_accepted(tmp_path):
