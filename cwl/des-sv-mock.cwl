@@ -26,20 +26,20 @@ $graph:
     requirements:
       EnvVarRequirement:
         envDef:
-          PYTHONDONTWRITEBYTECODE: '1'
+          PYTHONDONTWRITEBYTECODE: "1"
       ResourceRequirement:
         coresMin: 1
     baseCommand:
       - python3
     arguments:
       - position: 2
-        prefix: --shear-catalog
+        prefix: "--shear-catalog"
         valueFrom: shear-catalog.fits
       - position: 2
-        prefix: --photoz-catalog
+        prefix: "--photoz-catalog"
         valueFrom: photoz-catalog.fits
       - position: 3
-        prefix: --cores
+        prefix: "--cores"
         valueFrom: $(runtime.cores)
     inputs:
       code:
@@ -53,65 +53,65 @@ $graph:
         default: 100000
         inputBinding:
           position: 1
-          prefix: --n_galaxies
+          prefix: "--n_galaxies"
           separate: false
-          valueFrom: =$(self)
+          valueFrom: "=$(self)"
       seed:
         type: int
         default: 1
         inputBinding:
           position: 1
-          prefix: --seed
+          prefix: "--seed"
           separate: false
-          valueFrom: =$(self)
+          valueFrom: "=$(self)"
       area_deg2:
         type: float
         default: 25.0
         inputBinding:
           position: 1
-          prefix: --area_deg2
+          prefix: "--area_deg2"
           separate: false
-          valueFrom: =$(self)
+          valueFrom: "=$(self)"
       nz:
         type: int
         default: 100
         inputBinding:
           position: 1
-          prefix: --nz
+          prefix: "--nz"
           separate: false
-          valueFrom: =$(self)
+          valueFrom: "=$(self)"
       zmax:
         type: float
         default: 2.0
         inputBinding:
           position: 1
-          prefix: --zmax
+          prefix: "--zmax"
           separate: false
-          valueFrom: =$(self)
+          valueFrom: "=$(self)"
       sigma_z:
         type: float
         default: 0.05
         inputBinding:
           position: 1
-          prefix: --sigma_z
+          prefix: "--sigma_z"
           separate: false
-          valueFrom: =$(self)
+          valueFrom: "=$(self)"
       sigma_e:
         type: float
         default: 0.25
         inputBinding:
           position: 1
-          prefix: --sigma_e
+          prefix: "--sigma_e"
           separate: false
-          valueFrom: =$(self)
+          valueFrom: "=$(self)"
       shear_amplitude:
         type: float
         default: 0.02
         inputBinding:
           position: 1
-          prefix: --shear_amplitude
+          prefix: "--shear_amplitude"
           separate: false
-          valueFrom: =$(self)
+          valueFrom: "=$(self)"
     outputs:
       shear-catalog:
         type: File
@@ -147,17 +147,17 @@ $graph:
     requirements:
       EnvVarRequirement:
         envDef:
-          PYTHONDONTWRITEBYTECODE: '1'
+          PYTHONDONTWRITEBYTECODE: "1"
       ResourceRequirement:
         coresMin: 1
     baseCommand:
       - python3
     arguments:
       - position: 2
-        prefix: --tomographic-catalog
+        prefix: "--tomographic-catalog"
         valueFrom: tomographic-catalog.fits
       - position: 3
-        prefix: --cores
+        prefix: "--cores"
         valueFrom: $(runtime.cores)
     inputs:
       code:
@@ -171,13 +171,13 @@ $graph:
         format: edam:format_2333
         inputBinding:
           position: 1
-          prefix: --photoz-catalog
+          prefix: "--photoz-catalog"
       config:
         type: File
         format: edam:format_3750
         inputBinding:
           position: 1
-          prefix: --config
+          prefix: "--config"
     outputs:
       tomographic-catalog:
         type: File
@@ -208,17 +208,17 @@ $graph:
     requirements:
       EnvVarRequirement:
         envDef:
-          PYTHONDONTWRITEBYTECODE: '1'
+          PYTHONDONTWRITEBYTECODE: "1"
       ResourceRequirement:
         coresMin: 1
     baseCommand:
       - python3
     arguments:
       - position: 2
-        prefix: --n_of_z
+        prefix: "--n_of_z"
         valueFrom: n_of_z.fits
       - position: 3
-        prefix: --cores
+        prefix: "--cores"
         valueFrom: $(runtime.cores)
     inputs:
       code:
@@ -232,21 +232,21 @@ $graph:
         format: edam:format_2333
         inputBinding:
           position: 1
-          prefix: --photoz-catalog
+          prefix: "--photoz-catalog"
       tomographic-catalog:
         type: File
         format: edam:format_2333
         inputBinding:
           position: 1
-          prefix: --tomographic-catalog
+          prefix: "--tomographic-catalog"
       chunk_rows:
         type: int
         default: 100000
         inputBinding:
           position: 1
-          prefix: --chunk_rows
+          prefix: "--chunk_rows"
           separate: false
-          valueFrom: =$(self)
+          valueFrom: "=$(self)"
     outputs:
       n_of_z:
         type: File
@@ -278,7 +278,7 @@ $graph:
     requirements:
       EnvVarRequirement:
         envDef:
-          PYTHONDONTWRITEBYTECODE: '1'
+          PYTHONDONTWRITEBYTECODE: "1"
       ResourceRequirement:
         coresMin: 2
       ToolTimeLimit:
@@ -287,10 +287,10 @@ $graph:
       - python3
     arguments:
       - position: 2
-        prefix: --correlation-functions
+        prefix: "--correlation-functions"
         valueFrom: correlation-functions.fits
       - position: 3
-        prefix: --cores
+        prefix: "--cores"
         valueFrom: $(runtime.cores)
     inputs:
       code:
@@ -304,19 +304,19 @@ $graph:
         format: edam:format_2333
         inputBinding:
           position: 1
-          prefix: --shear-catalog
+          prefix: "--shear-catalog"
       tomographic-catalog:
         type: File
         format: edam:format_2333
         inputBinding:
           position: 1
-          prefix: --tomographic-catalog
+          prefix: "--tomographic-catalog"
       config:
         type: File
         format: edam:format_3750
         inputBinding:
           position: 1
-          prefix: --config
+          prefix: "--config"
     outputs:
       correlation-functions:
         type: File
@@ -332,7 +332,7 @@ $graph:
   - class: Workflow
     id: main
     label: des-sv
-    doc: The des-sv pipeline, exported by descpipe from des-sv-mock.yaml.
+    doc: "The des-sv pipeline, exported by descpipe from des-sv-mock.yaml."
     inputs:
       mock_catalogs.code:
         type: Directory
@@ -417,7 +417,7 @@ $graph:
         outputSource: treecorr/stderr
     steps:
       mock_catalogs:
-        run: '#mock_catalogs'
+        run: "#mock_catalogs"
         in:
           code: mock_catalogs.code
           n_galaxies: mock_catalogs.n_galaxies
@@ -434,7 +434,7 @@ $graph:
           - stdout
           - stderr
       tomography:
-        run: '#tomography'
+        run: "#tomography"
         in:
           code: tomography.code
           photoz-catalog: mock_catalogs/photoz-catalog
@@ -444,7 +444,7 @@ $graph:
           - stdout
           - stderr
       pz_stack:
-        run: '#pz_stack'
+        run: "#pz_stack"
         in:
           code: pz_stack.code
           photoz-catalog: mock_catalogs/photoz-catalog
@@ -455,7 +455,7 @@ $graph:
           - stdout
           - stderr
       treecorr:
-        run: '#treecorr'
+        run: "#treecorr"
         in:
           code: treecorr.code
           shear-catalog: mock_catalogs/shear-catalog

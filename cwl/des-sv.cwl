@@ -24,17 +24,17 @@ $graph:
     requirements:
       EnvVarRequirement:
         envDef:
-          PYTHONDONTWRITEBYTECODE: '1'
+          PYTHONDONTWRITEBYTECODE: "1"
       ResourceRequirement:
         coresMin: 1
     baseCommand:
       - python3
     arguments:
       - position: 2
-        prefix: --tomographic-catalog
+        prefix: "--tomographic-catalog"
         valueFrom: tomographic-catalog.fits
       - position: 3
-        prefix: --cores
+        prefix: "--cores"
         valueFrom: $(runtime.cores)
     inputs:
       code:
@@ -48,13 +48,13 @@ $graph:
         format: edam:format_2333
         inputBinding:
           position: 1
-          prefix: --photoz-catalog
+          prefix: "--photoz-catalog"
       config:
         type: File
         format: edam:format_3750
         inputBinding:
           position: 1
-          prefix: --config
+          prefix: "--config"
     outputs:
       tomographic-catalog:
         type: File
@@ -85,17 +85,17 @@ $graph:
     requirements:
       EnvVarRequirement:
         envDef:
-          PYTHONDONTWRITEBYTECODE: '1'
+          PYTHONDONTWRITEBYTECODE: "1"
       ResourceRequirement:
         coresMin: 1
     baseCommand:
       - python3
     arguments:
       - position: 2
-        prefix: --n_of_z
+        prefix: "--n_of_z"
         valueFrom: n_of_z.fits
       - position: 3
-        prefix: --cores
+        prefix: "--cores"
         valueFrom: $(runtime.cores)
     inputs:
       code:
@@ -109,21 +109,21 @@ $graph:
         format: edam:format_2333
         inputBinding:
           position: 1
-          prefix: --photoz-catalog
+          prefix: "--photoz-catalog"
       tomographic-catalog:
         type: File
         format: edam:format_2333
         inputBinding:
           position: 1
-          prefix: --tomographic-catalog
+          prefix: "--tomographic-catalog"
       chunk_rows:
         type: int
         default: 100000
         inputBinding:
           position: 1
-          prefix: --chunk_rows
+          prefix: "--chunk_rows"
           separate: false
-          valueFrom: =$(self)
+          valueFrom: "=$(self)"
     outputs:
       n_of_z:
         type: File
@@ -155,7 +155,7 @@ $graph:
     requirements:
       EnvVarRequirement:
         envDef:
-          PYTHONDONTWRITEBYTECODE: '1'
+          PYTHONDONTWRITEBYTECODE: "1"
       ResourceRequirement:
         coresMin: 2
       ToolTimeLimit:
@@ -164,10 +164,10 @@ $graph:
       - python3
     arguments:
       - position: 2
-        prefix: --correlation-functions
+        prefix: "--correlation-functions"
         valueFrom: correlation-functions.fits
       - position: 3
-        prefix: --cores
+        prefix: "--cores"
         valueFrom: $(runtime.cores)
     inputs:
       code:
@@ -181,19 +181,19 @@ $graph:
         format: edam:format_2333
         inputBinding:
           position: 1
-          prefix: --shear-catalog
+          prefix: "--shear-catalog"
       tomographic-catalog:
         type: File
         format: edam:format_2333
         inputBinding:
           position: 1
-          prefix: --tomographic-catalog
+          prefix: "--tomographic-catalog"
       config:
         type: File
         format: edam:format_3750
         inputBinding:
           position: 1
-          prefix: --config
+          prefix: "--config"
     outputs:
       correlation-functions:
         type: File
@@ -209,7 +209,7 @@ $graph:
   - class: Workflow
     id: main
     label: des-sv
-    doc: The des-sv pipeline, exported by descpipe from des-sv.yaml.
+    doc: "The des-sv pipeline, exported by descpipe from des-sv.yaml."
     inputs:
       photoz-catalog:
         type: File
@@ -262,7 +262,7 @@ $graph:
         outputSource: treecorr/stderr
     steps:
       tomography:
-        run: '#tomography'
+        run: "#tomography"
         in:
           code: tomography.code
           photoz-catalog: photoz-catalog
@@ -272,7 +272,7 @@ $graph:
           - stdout
           - stderr
       pz_stack:
-        run: '#pz_stack'
+        run: "#pz_stack"
         in:
           code: pz_stack.code
           photoz-catalog: photoz-catalog
@@ -283,7 +283,7 @@ $graph:
           - stdout
           - stderr
       treecorr:
-        run: '#treecorr'
+        run: "#treecorr"
         in:
           code: treecorr.code
           shear-catalog: shear-catalog

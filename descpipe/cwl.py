@@ -5,19 +5,17 @@ pipeline always gives the same bytes; `write_export` is the one place that write
 """
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from ruamel.yaml import YAML
-from ruamel.yaml.scalarstring import LiteralScalarString
 
 from .files import write_files
 from .filetypes import EDAM, FileType
 from .pipeline import Pipeline, PipelineStage
 from .stage_loader import config_file_type
+from .yaml_writer import to_yaml_text
 
 CWL_VERSION = "v1.2"
 NAMESPACES = {"edam": EDAM}
@@ -97,7 +95,7 @@ def command_line_tool(stage: PipelineStage, pin: Optional[Pin] = None) -> dict[s
         requirements["NetworkAccess"] = {"networkAccess": True}
     tool: dict[str, Any] = {"class": "CommandLineTool", "id": spec.name, "label": spec.label}
     if spec.doc:
-        tool["doc"] = LiteralScalarString(spec.doc + "\n")
+        tool["doc"] = spec.doc + "\n"
     tool.update({
         # A hint, not a requirement, so that `cwltool --no-container` runs the same document.
         "hints": {"DockerRequirement": docker},
@@ -205,13 +203,7 @@ def job(pipeline: Pipeline, job_dir: Path) -> dict[str, Any]:
 
 def to_yaml(document: dict[str, Any], header: str = "") -> str:
     """YAML text of a document, the same bytes for the same data."""
-    yaml = YAML(typ="rt", pure=True)
-    yaml.width = 4096   # no folded lines: diffs of exported files stay one line per change
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    stream = io.StringIO()
-    stream.write(header)
-    yaml.dump(document, stream)
-    return stream.getvalue()
+    return header + to_yaml_text(document)
 
 
 def write_export(pipeline: Pipeline, cwl_path: Path, job_path: Path, split: bool = False,

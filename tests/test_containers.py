@@ -232,9 +232,10 @@ def test_push_records_digests_and_a_machine_without_the_images_pulls_exactly_the
     record = json.loads((toy / "pipelines/work/images.docker.json").read_text())["stages"]
     assert all(entry["digest"].startswith(f"{entry['image'].rsplit(':', 1)[0]}@sha256:") for entry in record.values())
     assert descpipe("export", FAN, "-o", "out/wf.cwl", cwd=toy).returncode == 0
-    exported = (toy / "out/wf.cwl").read_text()
-    for entry in record.values():
-        assert f"dockerPull: {entry['digest']}" in exported and f"dockerImageId: {entry['id']}" in exported
+    exported = YAML(typ="safe", pure=True).load((toy / "out/wf.cwl").read_text())
+    pins = {tool["id"]: tool["hints"]["DockerRequirement"] for tool in exported["$graph"] if "hints" in tool}
+    assert pins == {stage: {"dockerPull": entry["digest"], "dockerImageId": entry["id"]}
+                    for stage, entry in record.items()}
 
     # Forget the images locally, as on a new machine: cwltool pulls them by digest, ids unchanged.
     for entry in record.values():
