@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,17 +18,6 @@ pytestmark = pytest.mark.engine
 fitsio = pytest.importorskip("fitsio", reason="the example's science libraries come with scripts/setup.sh")
 PRODUCTS = ("shear-catalog.fits", "photoz-catalog.fits", "tomographic-catalog.fits", "n_of_z.fits",
             "correlation-functions.fits")
-
-
-@pytest.fixture(scope="module")
-def examples(tmp_path_factory) -> Path:
-    """A copy of images/ and pipelines/ in which the README's example command has run."""
-    root = tmp_path_factory.mktemp("checkout")
-    for folder in ("images", "pipelines"):
-        shutil.copytree(REPO / folder, root / folder)
-    result = descpipe("run", "pipelines/des-sv-mock.yaml", cwd=root)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return root
 
 
 def test_mock_pipeline_leaves_its_products_and_logs_where_the_readme_says(examples):
