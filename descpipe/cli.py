@@ -116,10 +116,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from .runner import run_pipeline
 
-    if args.batch_system is not None:
-        from .engines import check_batch_system
+    from .engines import check_batch_system, check_slurm_time
 
+    if args.batch_system is not None:
         check_batch_system(args.batch_system)
+    if args.time is not None:
+        check_slurm_time(args.time)
     options = {"batch-system": args.batch_system, "retries": args.retries, "partition": args.partition,
                "time": args.time, "sbatch-args": args.sbatch_args, "restart": args.restart or None}
     return run_pipeline(pipeline, engine_name=args.engine, container=args.container,

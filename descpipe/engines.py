@@ -244,6 +244,17 @@ def check_batch_system(name: str, file: Optional[Path] = None, line: Optional[in
         raise UserError(f"unknown batch system {name!r} (Toil knows: {', '.join(known)})", file, line)
 
 
+def check_slurm_time(value: str, file: Optional[Path] = None, line: Optional[int] = None) -> None:
+    """UserError unless `value` is a time limit SLURM reads, such as "2:00:00" or "1-12:00:00"."""
+    from toil.batchSystems.slurm import parse_slurm_time
+
+    try:
+        parse_slurm_time(value)
+    except ValueError:
+        raise UserError(f"time limit {value!r} is not one SLURM reads: write [DAYS-]HOURS:MINUTES:SECONDS, "
+                        "such as 2:00:00", file, line) from None
+
+
 @dataclass(frozen=True)
 class NodeCapacity:
     """The most one job can get: cores, memory and minutes (None: no limit) of the largest node."""

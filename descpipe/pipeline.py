@@ -220,7 +220,7 @@ def _path_value(place: _Place, parent: CommentedMap, key: str, default: str) -> 
 
 def _run_options(place: _Place, runtime: CommentedMap) -> dict[str, Any]:
     """runtime.engine and Toil's settings, checked."""
-    from .engines import ENGINES, check_batch_system
+    from .engines import ENGINES, check_batch_system, check_slurm_time
 
     options = {key: runtime[key] for key in ("engine", "batch-system", "retries", "partition", "time",
                                              "sbatch-args") if runtime.get(key) is not None}
@@ -238,13 +238,7 @@ def _run_options(place: _Place, runtime: CommentedMap) -> dict[str, Any]:
     if "batch-system" in options:
         check_batch_system(options["batch-system"], place.file, _Place.line(runtime, "batch-system"))
     if "time" in options:
-        from toil.batchSystems.slurm import parse_slurm_time
-
-        try:
-            parse_slurm_time(options["time"])
-        except ValueError:
-            raise place.error(f"runtime.time {options['time']!r} is not a SLURM time limit: write "
-                              "[DAYS-]HOURS:MINUTES:SECONDS, such as \"2:00:00\"", runtime, "time") from None
+        check_slurm_time(options["time"], place.file, _Place.line(runtime, "time"))
     return options
 
 

@@ -272,9 +272,13 @@ def test_slurm_not_reachable(toy):
     assert "start it (scripts/slurm.sh sets up one node here) or choose --batch-system single_machine" in line
 
 
-def test_unknown_batch_system_on_the_command_line(toy):
-    line = one_line_error(descpipe("run", FAN, "--engine", "toil", "--batch-system", "slurn", cwd=toy))
-    assert "unknown batch system 'slurn' (Toil knows: " in line and "slurm" in line
+@pytest.mark.parametrize("option, value, says", [
+    ("--batch-system", "slurn", "unknown batch system 'slurn' (Toil knows: aws_batch, single_machine, "),
+    ("--time", "soon", "time limit 'soon' is not one SLURM reads: write [DAYS-]HOURS:MINUTES:SECONDS"),
+])
+def test_unknown_batch_system_or_time_on_the_command_line(toy, option, value, says):
+    line = one_line_error(descpipe("run", FAN, "--engine", "toil", option, value, cwd=toy))
+    assert line.startswith(f"descpipe: error: {says}")
 
 
 @pytest.mark.slurm

@@ -88,7 +88,7 @@ CASES = [
     ("negative retries", pipeline_edit("runtime:\n", "runtime:\n  retries: -1\n"), f"{FAN}:10",
      "runtime.retries must be a whole number of retries (0 or more), got -1"),
     ("time that SLURM cannot read", pipeline_edit("runtime:\n", "runtime:\n  time: soon\n"), f"{FAN}:10",
-     "runtime.time 'soon' is not a SLURM time limit"),
+     "time limit 'soon' is not one SLURM reads"),
 ]
 
 
