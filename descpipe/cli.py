@@ -16,6 +16,7 @@ EXAMPLES = """examples:
   descpipe export pipelines/des-sv-mock.yaml -o wf.cwl      # then: cwltool wf.cwl job.yml
   descpipe graph pipelines/des-sv-mock.yaml -o dag.svg
   descpipe run pipelines/des-sv-mock.yaml
+  descpipe run pipelines/des-sv-mock.yaml --engine toil --batch-system slurm
 """
 
 
@@ -84,17 +85,35 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
                        help="the drawing to write: FILE.dot, FILE.svg or FILE.png")
 
-    run = commands.add_parser("run", help="export the pipeline and run it with cwltool",
+    run = commands.add_parser("run", help="export the pipeline and run it with cwltool or Toil",
                               description="Export the pipeline into runtime.working and run it with "
-                              "cwltool; products go to runtime.output, stage logs to its logs/ folder.")
+                              "cwltool or Toil; products go to runtime.output, stage logs to its logs/ folder.")
     run.add_argument("pipeline", type=Path, help="the pipeline file")
-    run.add_argument("--engine", choices=sorted(ENGINES), default="cwltool",
-                     help="the CWL engine that runs the pipeline (default: cwltool)")
+    run.add_argument("--engine", choices=sorted(ENGINES),
+                     help="the CWL engine that runs the pipeline (default: runtime.engine, else cwltool)")
     run.add_argument("--container", choices=CONTAINERS, default="none",
                      help="how stages are isolated (default: none, on this machine's Python)")
-    run.add_argument("engine_args", nargs="*", metavar="-- CWLTOOL-OPTION",
-                     help="options passed to cwltool as they are, after `--`")
+    toil = run.add_argument_group("Toil settings (--engine toil; each overrides the runtime section's key "
+                                  "of the same name)")
+    toil.add_argument("--batch-system", metavar="NAME",
+                      help="where Toil runs the stages: slurm, single_machine (default) or another Toil batch system")
+    toil.add_argument("--retries", type=_count, metavar="N", help="times a failed stage is tried again (Toil's default: 1)")
+    toil.add_argument("--partition", help="SLURM partition for the stages' jobs")
+    toil.add_argument("--time", metavar="[D-]HH:MM:SS",
+                      help="SLURM time limit for every stage's job, instead of the stages' own minutes")
+    toil.add_argument("--sbatch-args", metavar="'ARGS'", help="more sbatch arguments, such as '--account=m1727'")
+    toil.add_argument("--restart", action="store_true",
+                      help="finish a failed run from its job store, without re-running the stages that finished")
+    run.add_argument("engine_args", nargs="*", metavar="-- ENGINE-OPTION",
+                     help="options passed to the engine as they are, after `--`")
     return parser
+
+
+def _count(text: str) -> int:
+    """A whole number, 0 or more, for argparse."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 or more)")
+    return int(text)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -168,8 +187,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from .runner import run_pipeline
 
+    from .engines import check_batch_system, check_slurm_time
+
+    if args.batch_system is not None:
+        check_batch_system(args.batch_system)
+    if args.time is not None:
+        check_slurm_time(args.time)
+    options = {"batch-system": args.batch_system, "retries": args.retries, "partition": args.partition,
+               "time": args.time, "sbatch-args": args.sbatch_args, "restart": args.restart or None}
     return run_pipeline(pipeline, engine_name=args.engine, container=args.container,
-                        extra=tuple(args.engine_args))
+                        extra=tuple(args.engine_args), options=options)
 
 
 if __name__ == "__main__":

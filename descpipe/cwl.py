@@ -19,6 +19,8 @@ from .yaml_writer import to_yaml_text
 
 CWL_VERSION = "v1.2"
 NAMESPACES = {"edam": EDAM}
+# Declared only in exports that use it (MPI stages), so other exports stay plain CWL v1.2.
+CWLTOOL_NAMESPACE = {"cwltool": "http://commonwl.org/cwltool#"}
 # Offline, cwltool warns that it cannot fetch this and falls back to comparing format IRIs exactly.
 SCHEMAS = ["https://edamontology.org/EDAM_1.25.owl"]
 # Workflow-level ids of per-stage things are `<stage>.<name>`: tags and names never hold a dot,
@@ -79,8 +81,12 @@ def command_line_tool(stage: PipelineStage, pin: Optional[Pin] = None) -> dict[s
         {"position": 2, "prefix": f"--{tag}", "valueFrom": _output_name(tag, kind)}
         for tag, kind in spec.outputs.items()
     ]
-    arguments.append({"position": 3, "prefix": "--cores", "valueFrom": "$(runtime.cores)"})
-    resources = {"coresMin": stage.resources["cores"]}
+    processes = stage.resources.get("processes", 1)
+    # An MPI stage's ranks share the job's cores, so each is told its own share; otherwise the
+    # stage gets the cores the engine granted.
+    cores = str(stage.resources["cores"]) if processes > 1 else "$(runtime.cores)"
+    arguments.append({"position": 3, "prefix": "--cores", "valueFrom": cores})
+    resources = {"coresMin": stage.resources["cores"] * processes}
     if "memory_mb" in stage.resources:
         resources["ramMin"] = stage.resources["memory_mb"]
     requirements: dict[str, Any] = {
@@ -93,6 +99,10 @@ def command_line_tool(stage: PipelineStage, pin: Optional[Pin] = None) -> dict[s
     if spec.network:
         # CWL engines run tools without network unless this says otherwise.
         requirements["NetworkAccess"] = {"networkAccess": True}
+    if processes > 1:
+        # cwltool's extension (`--enable-ext`, which Toil reads too): the engine prefixes the
+        # command with `mpirun -n N`, or what its --mpi-config-file says.
+        requirements["cwltool:MPIRequirement"] = {"processes": processes}
     tool: dict[str, Any] = {"class": "CommandLineTool", "id": spec.name, "label": spec.label}
     if spec.doc:
         tool["doc"] = spec.doc + "\n"
@@ -157,14 +167,21 @@ def single_document(pipeline: Pipeline, pins: Optional[dict[str, Pin]] = None) -
     """
     tools = [command_line_tool(stage, (pins or {}).get(stage.name)) for stage in pipeline.stages]
     main = workflow(pipeline, {stage.name: f"#{stage.name}" for stage in pipeline.stages})
-    return {"cwlVersion": CWL_VERSION, "$namespaces": NAMESPACES, "$schemas": SCHEMAS,
+    return {"cwlVersion": CWL_VERSION, "$namespaces": _namespaces(tools), "$schemas": SCHEMAS,
             "$graph": [*tools, main]}
+
+
+def _namespaces(documents: list[dict[str, Any]]) -> dict[str, str]:
+    uses_cwltool = any(key.startswith("cwltool:") for document in documents
+                       for key in document.get("requirements", {}))
+    return {**NAMESPACES, **(CWLTOOL_NAMESPACE if uses_cwltool else {})}
 
 
 def split_documents(pipeline: Pipeline, pins: Optional[dict[str, Pin]] = None) -> dict[str, dict[str, Any]]:
     """One document per tool (`<stage>.cwl`) and the workflow that runs them, keyed by file name."""
     def standalone(document: dict[str, Any]) -> dict[str, Any]:
-        return {"cwlVersion": CWL_VERSION, "$namespaces": NAMESPACES, "$schemas": SCHEMAS, **document}
+        return {"cwlVersion": CWL_VERSION, "$namespaces": _namespaces([document]), "$schemas": SCHEMAS,
+                **document}
 
     documents = {f"{stage.name}.cwl": standalone(command_line_tool(stage, (pins or {}).get(stage.name)))
                  for stage in pipeline.stages}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import heapq
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -21,7 +21,8 @@ from .filetypes import FileType, missing_columns
 from .stage_loader import NAME_PATTERN, NAME_RULE, StageSpec, config_file_type, find_stage_directory, load_stage
 
 PIPELINE_KEYS = ("images", "stages", "owner", "basename", "version", "base_image")
-RUNTIME_KEYS = ("launcher", "working", "output", "inputs", "config", "final")
+RUNTIME_KEYS = ("launcher", "working", "output", "inputs", "config", "final",
+                "engine", "batch-system", "retries", "partition", "time", "sbatch-args")
 STAGE_KEYS = ("depends-on", "config", "parameters", "cores", "openmp", "memory_mb", "minutes",
               "nodes", "ppn", "image")
 # Stage keys that take a positive whole number; `openmp` is the prototype's name for `cores`.
@@ -36,7 +37,8 @@ class PipelineStage:
     image: str
     config_files: dict[str, Path]
     parameter_values: dict[str, Any]    # only those the pipeline file sets
-    resources: dict[str, int]           # cores, and memory_mb / minutes where set
+    resources: dict[str, int]           # cores, and memory_mb / minutes / MPI processes where set
+    lines: dict[str, int] = field(default_factory=dict)   # line of each key of the stage's section
 
     @property
     def name(self) -> str:
@@ -57,6 +59,8 @@ class Pipeline:
     working: Path
     output: Path
     base_image: Optional[str] = None     # what the base image builds FROM, instead of debootstrap
+    # runtime.engine and Toil's settings (batch-system, retries, ...), by their key, where set.
+    run_options: dict[str, Any] = field(default_factory=dict)
 
 
 class _Place:
@@ -142,6 +146,7 @@ def load_pipeline(path: Path | str) -> Pipeline:
         working=Path(os.path.normpath(base / _path_value(place, runtime, "working", "work"))),
         output=Path(os.path.normpath(base / _path_value(place, runtime, "output", "output"))),
         base_image=_optional_name(place, pipeline, "base_image"),
+        run_options=_run_options(place, runtime),
     )
 
 
@@ -222,6 +227,30 @@ def _optional_name(place: _Place, parent: CommentedMap, key: str) -> Optional[st
     return value
 
 
+def _run_options(place: _Place, runtime: CommentedMap) -> dict[str, Any]:
+    """runtime.engine and Toil's settings, checked."""
+    from .engines import ENGINES, check_batch_system, check_slurm_time
+
+    options = {key: runtime[key] for key in ("engine", "batch-system", "retries", "partition", "time",
+                                             "sbatch-args") if runtime.get(key) is not None}
+    for key, value in options.items():
+        if key == "retries":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise place.error(f"runtime.retries must be a whole number of retries (0 or more), got {value!r}",
+                                  runtime, key)
+        elif not isinstance(value, str) or not value.strip():
+            raise place.error(f"runtime.{key} must be a string, got {value!r}"
+                              + (' (quote it: time: "2:00:00")' if key == "time" else ""), runtime, key)
+    if "engine" in options and options["engine"] not in ENGINES:
+        raise place.error(f"unknown engine {options['engine']!r} in runtime.engine "
+                          f"(known: {', '.join(sorted(ENGINES))})", runtime, "engine")
+    if "batch-system" in options:
+        check_batch_system(options["batch-system"], place.file, _Place.line(runtime, "batch-system"))
+    if "time" in options:
+        check_slurm_time(options["time"], place.file, _Place.line(runtime, "time"))
+    return options
+
+
 def _missing_stage_message(name: str, image_dirs: list[Path]) -> str:
     for base in image_dirs:
         candidate = base / name
@@ -286,18 +315,20 @@ def _pipeline_stage(place: _Place, spec: StageSpec, section: CommentedMap, runti
     if "cores" in numbers and "openmp" in numbers:
         raise place.error(f"stage {spec.name!r} sets both 'cores' and 'openmp' (the prototype's name "
                           "for cores): keep one", section, "openmp")
-    if numbers.get("nodes", 1) * numbers.get("ppn", 1) > 1:
-        raise place.error(f"stage {spec.name!r}: MPI stages (nodes x ppn > 1) are not supported yet: "
-                          "set nodes and ppn to 1", section, "nodes" if "nodes" in numbers else "ppn")
     resources = {"cores": 1, **spec.resources}
     if "openmp" in numbers:
         resources["cores"] = numbers["openmp"]
     resources.update({k: numbers[k] for k in ("cores", "memory_mb", "minutes") if k in numbers})
+    # The prototype's MPI layout: nodes x ppn processes (ranks), each with `cores` threads.
+    processes = numbers.get("nodes", 1) * numbers.get("ppn", 1)
+    if processes > 1:
+        resources["processes"] = processes
 
     image = section.get("image", default_image)
     if not isinstance(image, str) or not image:
         raise place.error(f"'image' of stage {spec.name!r} must be an image name", section, "image")
-    return PipelineStage(spec, image, config_files, parameter_values, resources)
+    lines = {key: _Place.line(section, key) for key in section}
+    return PipelineStage(spec, image, config_files, parameter_values, resources, lines)
 
 
 def _existing_file(place: _Place, path: Path, kind: Optional[FileType], what: str,

@@ -9,67 +9,115 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from .build import read_pins
 from .containers import ENGINES as CONTAINER_ENGINES
 from .containers import engine_environment
 from .cwl import SEPARATOR, Pin, write_export
-from .engines import ENGINES, RunSettings
+from .engines import ENGINES, Engine, RunSettings
 from .errors import UserError
 from .pipeline import Pipeline
 
 LOG_TAIL_LINES = 20
+POLL_SECONDS = 0.5   # how often the engine log is read for progress
 
 
-def run_pipeline(pipeline: Pipeline, engine_name: str = "cwltool", container: str = "none",
-                 extra: tuple[str, ...] = (), say: Callable[[str], None] = print) -> int:
+def run_pipeline(pipeline: Pipeline, engine_name: Optional[str] = None, container: str = "none",
+                 extra: tuple[str, ...] = (), say: Callable[[str], None] = print,
+                 options: Optional[dict[str, Any]] = None) -> int:
     """Export and run `pipeline`; return the engine's exit status.
 
-    Products land in the pipeline's output directory, each stage's stdout and stderr in
-    `<output>/logs/<stage>.out|.err`, and the engine's own log in `<working>/<engine>.log`.
+    `options` are the command line's runtime settings (`batch-system`, `retries`, `partition`,
+    `time`, `sbatch-args`, `restart`), which win over the pipeline file's runtime section; the
+    engine is `engine_name`, else runtime.engine, else cwltool. Products land in the pipeline's
+    output directory, each stage's stdout and stderr in `<output>/logs/<stage>.out|.err`, the
+    engine's own log in `<working>/<engine>.log` and the progress lines in `<working>/progress.log`.
     """
-    engine = ENGINES[engine_name]
+    chosen = {**pipeline.run_options, **{k: v for k, v in (options or {}).items() if v is not None}}
+    engine = ENGINES[engine_name or chosen.get("engine", "cwltool")]
     settings = RunSettings(working=pipeline.working, output=pipeline.output, container=container,
-                           extra=tuple(extra))
+                           extra=tuple(extra),
+                           **{key.replace("-", "_"): value for key, value in chosen.items() if key != "engine"})
     cwl_path = settings.working / f"{pipeline.name}.cwl"
     job_path = settings.working / f"{pipeline.name}.job.yml"
-    pins = image_pins(pipeline, container)
-    for leftover in engine.scratch(settings):
-        shutil.rmtree(leftover, ignore_errors=True)
-    write_export(pipeline, cwl_path, job_path, pins=pins)
-    command = engine.command(cwl_path, job_path, settings)
-    log_path = settings.working / f"{engine.name}.log"
-    say(f"descpipe: running {len(pipeline.stages)} stages of {pipeline.name} with {engine.name} "
-        f"(container: {container}); engine log: {log_path}")
-    started = time.monotonic()
-    with open(log_path, "w", encoding="utf-8") as log:
-        result = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True,
-                                env=engine_environment(container, settings.working))
-    elapsed = time.monotonic() - started
-    if result.returncode == 0:
-        logs = settings.output / "logs"
-        _collect_logs(json.loads(result.stdout), logs)
+    write_export(pipeline, cwl_path, job_path, pins=image_pins(pipeline, container))
+    engine.prepare(pipeline, settings, cwl_path, job_path)
+    if not settings.restart:
         for leftover in engine.scratch(settings):
             shutil.rmtree(leftover, ignore_errors=True)
-        say(f"descpipe: {pipeline.name} finished in {elapsed:.1f} s; products in {settings.output}, "
-            f"stage logs in {logs}")
-        return 0
-    say(f"descpipe: {pipeline.name} failed after {elapsed:.1f} s "
-        f"({engine.name} exit status {result.returncode})")
-    log_text = log_path.read_text(encoding="utf-8", errors="replace")
-    failed = engine.failed_stages(log_text)
-    for stage in failed:
-        stage_log = engine.stage_log(stage, settings)
-        say(f"descpipe: stage {stage!r} failed; the end of its log ({stage_log or 'none was kept'}):")
-        if stage_log:
-            _say_tail(stage_log.read_text(encoding="utf-8", errors="replace"), say)
-    if not failed:
-        say("descpipe: the end of the engine log:")
-        _say_tail(log_text, say)
-    return result.returncode
+    command = engine.command(cwl_path, job_path, settings)
+    log_path = settings.working / f"{engine.name}.log"
+    logs = settings.output / "logs"
+    with open(settings.working / "progress.log", "w", encoding="utf-8") as progress_log:
+        def report(line: str) -> None:
+            say(line)
+            progress_log.write(line + "\n")
+            progress_log.flush()
+
+        report(f"descpipe: running {len(pipeline.stages)} stages of {pipeline.name} with {engine.name} "
+               f"(container: {container}); engine log: {log_path}; stage logs will be in {logs}")
+        started = time.monotonic()
+        result = _run_and_follow(engine, command, log_path, report,
+                                 engine_environment(container, settings.working))
+        elapsed = time.monotonic() - started
+        if result.returncode == 0:
+            _collect_logs(json.loads(result.stdout), logs)
+            for leftover in engine.scratch(settings):
+                shutil.rmtree(leftover, ignore_errors=True)
+            report(f"descpipe: {pipeline.name} finished in {elapsed:.1f} s; products in {settings.output}, "
+                   f"stage logs in {logs}")
+            return 0
+        report(f"descpipe: {pipeline.name} failed after {elapsed:.1f} s "
+               f"({engine.name} exit status {result.returncode})")
+        log_text = log_path.read_text(encoding="utf-8", errors="replace")
+        failed = engine.failed_stages(log_text)
+        for stage in failed:
+            stage_log = engine.stage_log(stage, settings)
+            report(f"descpipe: stage {stage!r} failed; the end of its log ({stage_log or 'none was kept'}):")
+            if stage_log:
+                _say_tail(stage_log.read_text(encoding="utf-8", errors="replace"), report)
+        if not failed:
+            report("descpipe: the end of the engine log:")
+            _say_tail(log_text, report)
+        return result.returncode
+
+
+def _run_and_follow(engine: Engine, command: list[str], log_path: Path, report: Callable[[str], None],
+                    env: Optional[dict[str, str]]) -> subprocess.CompletedProcess:
+    """Run the engine with its log in `log_path`, reporting stages as the log says they start and end."""
+    started = time.monotonic()
+    stage_started: dict[str, float] = {}
+
+    def follow(line: str) -> None:
+        event = engine.progress(line)
+        if event is None:
+            return
+        stage, what = event
+        now = time.monotonic()
+        if what == "started":
+            stage_started[stage] = now
+        took = f" after {now - stage_started[stage]:.1f} s" if what != "started" and stage in stage_started else ""
+        report(f"descpipe: [{engine.name} {now - started:6.1f} s] stage {stage} {what}{took}")
+
+    with open(log_path, "w", encoding="utf-8") as log, open(log_path, encoding="utf-8", errors="replace") as reader, \
+            tempfile.TemporaryFile("w+", encoding="utf-8") as stdout:
+        process = subprocess.Popen(command, stdout=stdout, stderr=log, text=True, env=env)
+        partial = ""
+        while True:
+            finished = process.poll() is not None
+            # Only whole lines: the engine may be half-way through writing one.
+            *lines, partial = (partial + reader.read()).split("\n")
+            for line in lines:
+                follow(line)
+            if finished:
+                break
+            time.sleep(POLL_SECONDS)
+        stdout.seek(0)
+        return subprocess.CompletedProcess(command, process.returncode, stdout.read(), None)
 
 
 def image_pins(pipeline: Pipeline, container: str) -> Optional[dict[str, Pin]]:

@@ -15,3 +15,6 @@ bash scripts/containers.sh
 
 # descpipe itself, the example's science libraries, and the test runner.
 python3 -m pip install -q --disable-pip-version-check -e '.[science,test]'
+
+# A one-node SLURM cluster (and MPICH with mpi4py) for Toil runs and the tests marked `slurm`.
+bash scripts/slurm.sh

@@ -1,6 +1,7 @@
 """Shared test helpers: run the real `descpipe` command and copy fixtures out of the checkout."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -12,10 +13,10 @@ REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
 
 
-def descpipe(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the descpipe command line as a user would, capturing its output."""
+def descpipe(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the descpipe command line as a user would, capturing its output (`env`: variables to add)."""
     return subprocess.run([sys.executable, "-m", "descpipe", *map(str, args)],
-                          cwd=cwd or REPO, capture_output=True, text=True)
+                          cwd=cwd or REPO, capture_output=True, text=True, env={**os.environ, **(env or {})})
 
 
 def cwltool(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:

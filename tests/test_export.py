@@ -114,7 +114,7 @@ def test_workflow_wires_stages_by_tag(toy):
     assert steps["split"]["run"] == "#split"
     assert set(workflow["inputs"]) == {"numbers", "split.code", "split.scale", "sum_evens.code",
                                        "sum_evens.config", "sum_odds.code", "combine.code",
-                                       "combine.fail", "combine.labels"}
+                                       "combine.fail", "combine.fail_once", "combine.labels"}
     outputs = workflow["outputs"]
     assert outputs["total"]["outputSource"] == "combine/total"
     assert outputs["split.stderr"]["outputSource"] == "split/stderr"

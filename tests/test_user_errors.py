@@ -81,6 +81,14 @@ CASES = [
     ("bad resource", pipeline_edit("split:\n", "split:\n  openmp: 0\n"), f"{FAN}:17",
      "'openmp' of stage 'split' must be a positive whole number"),
     ("missing pipeline file", remove(FAN), FAN, "cannot read the pipeline file"),
+    ("unknown engine", pipeline_edit("runtime:\n", "runtime:\n  engine: nextflow\n"), f"{FAN}:10",
+     "unknown engine 'nextflow' in runtime.engine (known: cwltool, toil)"),
+    ("unknown batch system", pipeline_edit("runtime:\n", "runtime:\n  batch-system: slurn\n"), f"{FAN}:10",
+     "unknown batch system 'slurn' (Toil knows: "),
+    ("negative retries", pipeline_edit("runtime:\n", "runtime:\n  retries: -1\n"), f"{FAN}:10",
+     "runtime.retries must be a whole number of retries (0 or more), got -1"),
+    ("time that SLURM cannot read", pipeline_edit("runtime:\n", "runtime:\n  time: soon\n"), f"{FAN}:10",
+     "time limit 'soon' is not one SLURM reads"),
 ]
 
 
