@@ -60,6 +60,16 @@ def assert_same_fits(ours: Path, reference: Path) -> None:
                     assert np.array_equal(a[column], b[column]), f"{ours}[{hdu}].{column}"
 
 
+EXAMPLE_PRODUCTS = ("shear-catalog.fits", "photoz-catalog.fits", "tomographic-catalog.fits", "n_of_z.fits",
+                    "correlation-functions.fits")
+
+
+def assert_same_products(ours: Path, reference: Path, names: tuple[str, ...] = EXAMPLE_PRODUCTS) -> None:
+    """The example's products in two output folders hold the same values (see assert_same_fits)."""
+    for name in names:
+        assert_same_fits(ours / name, reference / name)
+
+
 @pytest.fixture
 def toy(tmp_path: Path) -> Path:
     """A copy of the toy stages and pipelines (fan-out, fan-in, dashed tags) in a scratch folder."""

@@ -11,18 +11,16 @@ import numpy as np
 import pytest
 from cwl_utils.parser import load_document_by_uri
 
-from conftest import REPO, TESTS, assert_same_fits, cwltool, descpipe
+from conftest import EXAMPLE_PRODUCTS, REPO, TESTS, assert_same_fits, cwltool, descpipe
 
 pytestmark = pytest.mark.engine
 
 fitsio = pytest.importorskip("fitsio", reason="the example's science libraries come with scripts/setup.sh")
-PRODUCTS = ("shear-catalog.fits", "photoz-catalog.fits", "tomographic-catalog.fits", "n_of_z.fits",
-            "correlation-functions.fits")
 
 
 def test_mock_pipeline_leaves_its_products_and_logs_where_the_readme_says(examples):
     output = examples / "output/des-sv-mock"
-    assert sorted(p.name for p in output.glob("*.fits")) == sorted(PRODUCTS)
+    assert sorted(p.name for p in output.glob("*.fits")) == sorted(EXAMPLE_PRODUCTS)
     for stage in ("mock_catalogs", "tomography", "pz_stack", "treecorr"):
         assert (output / "logs" / f"{stage}.out").is_file()
     assert "3 bins of equal number in Z_MEAN" in (output / "logs/tomography.out").read_text()
