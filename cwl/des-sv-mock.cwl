@@ -269,9 +269,11 @@ $graph:
       the row-aligned `tomographic-catalog`. For each bin pair b1 <= b2 (1-based) TreeCorr's
       GGCorrelation correlates the shears (g1 = E_1, g2 = E_2, weight W) of the two bins, an
       auto-correlation when b1 == b2, with the angular binning of the corr2-style YAML `config`
-      (min_sep, max_sep, bin_size or nbins, sep_units, bin_slop). Output `correlation-functions`:
-      twopoint-style FITS with extensions xip and xim, one row per (bin pair, angular bin): BIN1, BIN2,
-      ANGBIN, VALUE, ANG (mean separation in sep_units), ERR (shape noise only) and NPAIRS.
+      (min_sep, max_sep, bin_size or nbins, sep_units, bin_slop), on all the cores it is given.
+      Output `correlation-functions`: twopoint-style FITS with extensions xip and xim, one row per
+      (bin pair, angular bin): BIN1, BIN2, ANGBIN, VALUE, ANG (mean separation in sep_units),
+      ERR (shape noise only) and NPAIRS. The work splits over bin pairs (`split: true` in the
+      pipeline file runs one job per pair, then gathers them into the same file).
     hints:
       DockerRequirement:
         dockerPull: descpipe/des-sv-treecorr:0.1

@@ -53,7 +53,7 @@ COPY descpipe /opt/descpipe-lib/descpipe
 
 # The modules stages import (see stage.py): only these go into the images, so that a change
 # elsewhere in descpipe does not rebuild every image.
-STAGE_CONTRACT = ("__init__.py", "stage.py", "filetypes.py")
+STAGE_CONTRACT = ("__init__.py", "stage.py", "split.py", "filetypes.py")
 
 # Where the host's trusted certificates are, in the order pip and OpenSSL look for them.
 CA_BUNDLE_SOURCES = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")

@@ -45,11 +45,17 @@ def _file_parameter(kind: FileType | None) -> dict[str, Any]:
     return {"type": "File", **({"format": short_format(kind)} if kind else {})}
 
 
-def command_line_tool(stage: PipelineStage, pin: Optional[Pin] = None) -> dict[str, Any]:
+# The tools of a split stage (a SplitStage run with `split: true`): what each mode adds.
+SPLIT_MODES = ("plan", "part", "gather")
+
+
+def command_line_tool(stage: PipelineStage, pin: Optional[Pin] = None, mode: Optional[str] = None) -> dict[str, Any]:
     """The CommandLineTool that runs one stage: `python3 <code>/run.py --<tag> PATH ...`.
 
     With a `pin` (from `descpipe build`, `push` or `pull`) the tool runs exactly that image id,
     never whatever later carries the same name, and pulls it by digest where one is known.
+    `mode` makes one of a split stage's tools (SPLIT_MODES): `plan` lists the parts, `part`
+    computes the one named by its `part` input, `gather` assembles the partial files.
     """
     docker = {"dockerPull": pin.digest if pin and pin.digest else stage.image}
     if pin:
@@ -71,22 +77,34 @@ def command_line_tool(stage: PipelineStage, pin: Optional[Pin] = None) -> dict[s
                         # One `--name=VALUE` token; JSON for lists and booleans, as Stage.main parses.
                         "inputBinding": {"position": 1, "prefix": f"--{name}", "separate": False,
                                          "valueFrom": "=$(self)"}}
-    outputs: dict[str, Any] = {
-        tag: {**_file_parameter(kind), "outputBinding": {"glob": _output_name(tag, kind)}}
-        for tag, kind in spec.outputs.items()
-    }
-    outputs["stdout"] = {"type": "stdout"}
-    outputs["stderr"] = {"type": "stderr"}
-    arguments: list[Any] = [
-        {"position": 2, "prefix": f"--{tag}", "valueFrom": _output_name(tag, kind)}
-        for tag, kind in spec.outputs.items()
-    ]
-    processes = stage.resources.get("processes", 1)
+    arguments: list[Any] = []
+    outputs: dict[str, Any] = {}
+    if mode == "plan":
+        arguments.append({"position": 2, "valueFrom": "--plan"})
+        # Read from the cwl.output.json the stage writes.
+        outputs["parts"] = {"type": {"type": "array", "items": "string"}}
+    else:
+        outputs.update({tag: {**_file_parameter(kind), "outputBinding": {"glob": _output_name(tag, kind)}}
+                        for tag, kind in spec.outputs.items()})
+        outputs["stdout"] = {"type": "stdout"}
+        outputs["stderr"] = {"type": "stderr"}
+        arguments += [{"position": 2, "prefix": f"--{tag}", "valueFrom": _output_name(tag, kind)}
+                      for tag, kind in spec.outputs.items()]
+    if mode == "part":
+        inputs["part"] = {"type": "string", "inputBinding": {"position": 1, "prefix": "--part"}}
+    if mode == "gather":
+        arguments.append({"position": 2, "valueFrom": "--gather"})
+        for tag, kind in spec.outputs.items():
+            inputs[f"{tag}-parts"] = {"type": {"type": "array", "items": "File"},
+                                      "inputBinding": {"position": 1, "prefix": f"--{tag}-parts"}}
+    # Only the parts do the heavy work: planning and gathering get one core.
+    granted = stage.resources if mode in (None, "part") else {"cores": 1}
+    processes = granted.get("processes", 1)
     # An MPI stage's ranks share the job's cores, so each is told its own share; otherwise the
     # stage gets the cores the engine granted.
-    cores = str(stage.resources["cores"]) if processes > 1 else "$(runtime.cores)"
+    cores = str(granted["cores"]) if processes > 1 else "$(runtime.cores)"
     arguments.append({"position": 3, "prefix": "--cores", "valueFrom": cores})
-    resources = {"coresMin": stage.resources["cores"] * processes}
+    resources = {"coresMin": granted["cores"] * processes}
     if "memory_mb" in stage.resources:
         resources["ramMin"] = stage.resources["memory_mb"]
     requirements: dict[str, Any] = {
@@ -103,7 +121,8 @@ def command_line_tool(stage: PipelineStage, pin: Optional[Pin] = None) -> dict[s
         # cwltool's extension (`--enable-ext`, which Toil reads too): the engine prefixes the
         # command with `mpirun -n N`, or what its --mpi-config-file says.
         requirements["cwltool:MPIRequirement"] = {"processes": processes}
-    tool: dict[str, Any] = {"class": "CommandLineTool", "id": spec.name, "label": spec.label}
+    name = _step_name(spec.name, mode)
+    tool: dict[str, Any] = {"class": "CommandLineTool", "id": name, "label": name}
     if spec.doc:
         tool["doc"] = spec.doc + "\n"
     tool.update({
@@ -114,10 +133,23 @@ def command_line_tool(stage: PipelineStage, pin: Optional[Pin] = None) -> dict[s
         "arguments": arguments,
         "inputs": inputs,
         "outputs": outputs,
-        "stdout": f"{spec.name}.out",
-        "stderr": f"{spec.name}.err",
     })
+    if mode != "plan":
+        # Each part's logs get the part's name, so a scattered step's logs do not collide.
+        log = f"{spec.name}-$(inputs.part)" if mode == "part" else name
+        tool.update({"stdout": f"{log}.out", "stderr": f"{log}.err"})
     return tool
+
+
+def _step_name(stage: str, mode: Optional[str]) -> str:
+    """`tomography`, or `treecorr.plan` / `.part` / `.gather` for a split stage's steps (stage
+    names never hold a dot, so these cannot clash)."""
+    return f"{stage}{SEPARATOR}{mode}" if mode else stage
+
+
+def stage_tools(stage: PipelineStage, pin: Optional[Pin] = None) -> list[dict[str, Any]]:
+    """The tools that run a stage: one, or a split stage's plan, part and gather."""
+    return [command_line_tool(stage, pin, mode) for mode in (SPLIT_MODES if stage.split else (None,))]
 
 
 def _output_name(tag: str, kind: FileType) -> str:
@@ -126,9 +158,11 @@ def _output_name(tag: str, kind: FileType) -> str:
 
 
 def workflow(pipeline: Pipeline, tool_reference: dict[str, str]) -> dict[str, Any]:
-    """The Workflow wiring the stages by tag; `tool_reference` maps a stage to its `run:` value."""
+    """The Workflow wiring the stages by tag; `tool_reference` maps a tool id to its `run:` value."""
     inputs: dict[str, Any] = {tag: _file_parameter(kind) for tag, kind in pipeline.input_types.items()}
-    made_by = {tag: stage.name for stage in pipeline.stages for tag in stage.spec.outputs}
+    # The step whose outputs a tag comes from: a split stage's come from its gather step.
+    made_by = {tag: _step_name(stage.name, "gather" if stage.split else None)
+               for stage in pipeline.stages for tag in stage.spec.outputs}
     steps: dict[str, Any] = {}
     outputs: dict[str, Any] = {}
     for stage in pipeline.stages:
@@ -148,16 +182,31 @@ def workflow(pipeline: Pipeline, tool_reference: dict[str, str]) -> dict[str, An
             wiring[name] = own(name)
             inputs[own(name)] = {"type": parameter.cwl_type,
                                  **({} if parameter.required else {"default": parameter.default})}
-        steps[spec.name] = {"run": tool_reference[spec.name], "in": wiring,
-                            "out": [*spec.outputs, "stdout", "stderr"]}
+        produced = [*spec.outputs, "stdout", "stderr"]
+        final_step = _step_name(spec.name, "gather" if stage.split else None)
+        if stage.split:
+            plan, part = _step_name(spec.name, "plan"), _step_name(spec.name, "part")
+            steps[plan] = {"run": tool_reference[plan], "in": wiring, "out": ["parts"]}
+            steps[part] = {"run": tool_reference[part], "in": {**wiring, "part": f"{plan}/parts"},
+                           "scatter": "part", "out": produced}
+            steps[final_step] = {"run": tool_reference[final_step], "out": produced,
+                                 "in": {**wiring, **{f"{tag}-parts": f"{part}/{tag}" for tag in spec.outputs}}}
+            for stream in ("stdout", "stderr"):
+                outputs[own(f"parts{SEPARATOR}{stream}")] = {"type": {"type": "array", "items": "File"},
+                                                            "outputSource": f"{part}/{stream}"}
+        else:
+            steps[spec.name] = {"run": tool_reference[spec.name], "in": wiring, "out": produced}
         for tag in spec.outputs:
             if tag in pipeline.final:
-                outputs[tag] = {"type": "File", "outputSource": f"{spec.name}/{tag}"}
+                outputs[tag] = {"type": "File", "outputSource": f"{final_step}/{tag}"}
         for stream in ("stdout", "stderr"):
-            outputs[own(stream)] = {"type": "File", "outputSource": f"{spec.name}/{stream}"}
-    return {"class": "Workflow", "id": "main", "label": pipeline.name,
-            "doc": f"The {pipeline.name} pipeline, exported by descpipe from {pipeline.file.name}.",
-            "inputs": inputs, "outputs": outputs, "steps": steps}
+            outputs[own(stream)] = {"type": "File", "outputSource": f"{final_step}/{stream}"}
+    document: dict[str, Any] = {"class": "Workflow", "id": "main", "label": pipeline.name,
+                                "doc": f"The {pipeline.name} pipeline, exported by descpipe from {pipeline.file.name}."}
+    if any(stage.split for stage in pipeline.stages):
+        document["requirements"] = {"ScatterFeatureRequirement": {}}
+    document.update({"inputs": inputs, "outputs": outputs, "steps": steps})
+    return document
 
 
 def single_document(pipeline: Pipeline, pins: Optional[dict[str, Pin]] = None) -> dict[str, Any]:
@@ -165,8 +214,8 @@ def single_document(pipeline: Pipeline, pins: Optional[dict[str, Pin]] = None) -
 
     `pins` maps stages to the image ids to run (see `command_line_tool`).
     """
-    tools = [command_line_tool(stage, (pins or {}).get(stage.name)) for stage in pipeline.stages]
-    main = workflow(pipeline, {stage.name: f"#{stage.name}" for stage in pipeline.stages})
+    tools = [tool for stage in pipeline.stages for tool in stage_tools(stage, (pins or {}).get(stage.name))]
+    main = workflow(pipeline, {tool["id"]: f"#{tool['id']}" for tool in tools})
     return {"cwlVersion": CWL_VERSION, "$namespaces": _namespaces(tools), "$schemas": SCHEMAS,
             "$graph": [*tools, main]}
 
@@ -183,9 +232,9 @@ def split_documents(pipeline: Pipeline, pins: Optional[dict[str, Pin]] = None) -
         return {"cwlVersion": CWL_VERSION, "$namespaces": _namespaces([document]), "$schemas": SCHEMAS,
                 **document}
 
-    documents = {f"{stage.name}.cwl": standalone(command_line_tool(stage, (pins or {}).get(stage.name)))
-                 for stage in pipeline.stages}
-    main = workflow(pipeline, {stage.name: f"{stage.name}.cwl" for stage in pipeline.stages})
+    tools = [tool for stage in pipeline.stages for tool in stage_tools(stage, (pins or {}).get(stage.name))]
+    documents = {f"{tool['id']}.cwl": standalone(tool) for tool in tools}
+    main = workflow(pipeline, {tool["id"]: f"{tool['id']}.cwl" for tool in tools})
     return {"workflow": standalone(main), **documents}
 
 

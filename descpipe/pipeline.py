@@ -24,7 +24,7 @@ PIPELINE_KEYS = ("images", "stages", "owner", "basename", "version", "base_image
 RUNTIME_KEYS = ("launcher", "working", "output", "inputs", "config", "final",
                 "engine", "batch-system", "retries", "partition", "time", "sbatch-args")
 STAGE_KEYS = ("depends-on", "config", "parameters", "cores", "openmp", "memory_mb", "minutes",
-              "nodes", "ppn", "image")
+              "nodes", "ppn", "image", "split")
 # Stage keys that take a positive whole number; `openmp` is the prototype's name for `cores`.
 NUMBER_KEYS = ("cores", "openmp", "memory_mb", "minutes", "nodes", "ppn")
 
@@ -39,6 +39,7 @@ class PipelineStage:
     parameter_values: dict[str, Any]    # only those the pipeline file sets
     resources: dict[str, int]           # cores, and memory_mb / minutes / MPI processes where set
     lines: dict[str, int] = field(default_factory=dict)   # line of each key of the stage's section
+    split: bool = False                 # run as plan, one job per part, gather (a SplitStage)
 
     @property
     def name(self) -> str:
@@ -327,8 +328,14 @@ def _pipeline_stage(place: _Place, spec: StageSpec, section: CommentedMap, runti
     image = section.get("image", default_image)
     if not isinstance(image, str) or not image:
         raise place.error(f"'image' of stage {spec.name!r} must be an image name", section, "image")
+    split = section.get("split", False)
+    if not isinstance(split, bool):
+        raise place.error(f"'split' of stage {spec.name!r} must be true or false, got {split!r}", section, "split")
+    if split and spec.split_over is None:
+        raise place.error(f"stage {spec.name!r} cannot be split: its Stage is not a descpipe.SplitStage",
+                          section, "split")
     lines = {key: _Place.line(section, key) for key in section}
-    return PipelineStage(spec, image, config_files, parameter_values, resources, lines)
+    return PipelineStage(spec, image, config_files, parameter_values, resources, lines, split)
 
 
 def _existing_file(place: _Place, path: Path, kind: Optional[FileType], what: str,

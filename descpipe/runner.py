@@ -147,9 +147,10 @@ def _say_tail(text: str, say: Callable[[str], None]) -> None:
 
 
 def _collect_logs(outputs: dict, logs_dir: Path) -> None:
-    """Move the per-stage stdout/stderr outputs into `logs_dir`."""
+    """Move the per-stage stdout/stderr outputs (lists of them for a split stage's parts) into `logs_dir`."""
     logs_dir.mkdir(parents=True, exist_ok=True)
     for key, value in outputs.items():
         if key.endswith((f"{SEPARATOR}stdout", f"{SEPARATOR}stderr")) and value:
-            source = Path(value["path"])
-            source.replace(logs_dir / source.name)
+            for log in value if isinstance(value, list) else [value]:
+                source = Path(log["path"])
+                source.replace(logs_dir / source.name)

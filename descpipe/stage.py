@@ -22,7 +22,7 @@ from .filetypes import file_type, missing_columns, type_of_file_name
 CWL_TYPES = {bool: "boolean", int: "int", float: "float", str: "string"}
 
 # Names descpipe itself uses on a stage's command line and in its CWL tool.
-RESERVED_NAMES = frozenset({"code", "cores", "help", "stdout", "stderr"})
+RESERVED_NAMES = frozenset({"code", "cores", "help", "stdout", "stderr", "plan", "part", "parts", "gather"})
 
 # The prototype's fixed directories, used when the command line gives no path for a tag.
 PROTOTYPE_DIRS = {"input": ("DESC_INPUT", "/opt/input"),
@@ -200,8 +200,16 @@ class Stage:
         stage = cls(paths, values, cores)
         stage._check_files("input", cls.inputs)
         stage._check_files("config", cls.config)
-        stage.run()
-        stage._check_files("output", cls.outputs)
+        stage._execute(args)
+        if stage._produces_outputs(args):
+            stage._check_files("output", cls.outputs)
+
+    def _execute(self, args: dict[str, Any]) -> None:
+        """What the command line asked for: here always `run()` (SplitStage has more modes)."""
+        self.run()
+
+    def _produces_outputs(self, args: dict[str, Any]) -> bool:
+        return True
 
     @classmethod
     def _argument_parser(cls) -> argparse.ArgumentParser:

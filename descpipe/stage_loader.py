@@ -12,6 +12,7 @@ from typing import Optional
 
 from .errors import UserError
 from .filetypes import FILE_TYPES, FileType, type_of_file_name
+from .split import SplitStage
 from .stage import RESERVED_NAMES, RESOURCE_KEYS, Parameter, Stage, parameter_from_declaration
 
 # Tags, stage and parameter names become CWL ids and `--name` options: no dots (descpipe joins
@@ -35,6 +36,7 @@ class StageSpec:
     resources: dict[str, int]
     network: bool = False
     columns: dict[str, list[str]] = field(default_factory=dict)
+    split_over: Optional[str] = None   # what a part is, for a SplitStage
 
 
 def find_stage_directory(name: str, search_dirs: list[Path]) -> Optional[Path]:
@@ -100,7 +102,14 @@ def load_stage(directory: Path) -> StageSpec:
             raise fail(f"Stage.columns[{tag!r}] must be a list of column names, got {names!r}")
     if not isinstance(stage_class.network, bool):
         raise fail(f"Stage.network must be True or False, got {stage_class.network!r}")
-    if stage_class.run is Stage.run:
+    split_over = None
+    if issubclass(stage_class, SplitStage):
+        missing = [m for m in ("parts", "run_part", "gather") if getattr(stage_class, m) is getattr(SplitStage, m)]
+        if missing:
+            raise fail(f"a SplitStage must implement parts(), run_part() and gather(); this one lacks "
+                       f"{', '.join(m + '()' for m in missing)}")
+        split_over = stage_class.split_over
+    elif stage_class.run is Stage.run:
         raise fail("the Stage class has no run() method")
     return StageSpec(
         name=directory.name,
@@ -114,6 +123,7 @@ def load_stage(directory: Path) -> StageSpec:
         resources=dict(kinds["resources"]),
         network=stage_class.network,
         columns={tag: list(names) for tag, names in columns.items()},
+        split_over=split_over,
     )
 
 

@@ -8,6 +8,9 @@ import numpy as np
 COLUMNS = [("BIN1", "i8"), ("BIN2", "i8"), ("ANGBIN", "i8"), ("VALUE", "f8"),
            ("ANG", "f8"), ("ERR", "f8"), ("NPAIRS", "f8")]
 
+# The header key holding ANG's unit (TUNITn of its column), read back when gathering parts.
+ANG_UNIT_KEY = f"TUNIT{[name for name, _ in COLUMNS].index('ANG') + 1}"
+
 # twopoint's names of what is correlated: shear (G) in real space (R), the + and - combinations.
 QUANTITIES = {"xip": "G+R", "xim": "G-R"}
 
