@@ -15,6 +15,7 @@ of the example's 180 points averaged 1.0 (see the report of issue 5).
 """
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -299,3 +300,16 @@ def test_binning_check_rejects_bins_made_with_other_edges(demo, tmp_path):
            "--tomographic-catalog", tomographic)
     problems = binning_problems(tomographic, demo["photoz-catalog"], read_truth(demo["truth"]))
     assert any("binned" in problem for problem in problems) and any("edges" in problem for problem in problems)
+
+
+def test_plot_script_draws_measured_against_expected_as_png(examples, tmp_path):
+    from matplotlib import image
+
+    png = tmp_path / "truth.png"
+    result = subprocess.run([sys.executable, str(REPO / "pipelines" / "plot_truth.py"),
+                             str(examples / "output/des-sv-mock"), "-o", str(png)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = image.imread(png)
+    assert pixels.shape[0] > 500 and pixels.shape[1] > 1000
+    assert pixels.std() > 0.05, "the picture is not blank"
