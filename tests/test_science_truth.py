@@ -87,6 +87,16 @@ def chi2_per_dof(measured: np.ndarray, expected: np.ndarray, covariance: np.ndar
     return float(residual @ np.linalg.solve(covariance, residual)) / len(residual)
 
 
+def fitted_amplitude(measured: np.ndarray, expected: np.ndarray, covariance: np.ndarray) -> tuple[float, float]:
+    """The best-fitting multiple of `expected` (1 when the signal is right) and its error."""
+    weighted = np.linalg.solve(covariance, expected)
+    information = expected @ weighted
+    return float(measured @ weighted / information), float(information**-0.5)
+
+
+AMPLITUDE_SIGMAS = 4.0   # a fitted amplitude further than this many errors from 1 fails
+
+
 def xi_chi2(xi_path: Path, truth: dict, **choice) -> tuple[float, float]:
     """(chi^2/dof, its bound) of a correlation-functions file against the truth."""
     measured, expected, covariance = xi_comparison(xi_path, truth, **choice)
@@ -172,8 +182,12 @@ def test_truth_is_written_beside_the_catalogs(demo):
 @pytest.mark.parametrize("pair", [(1, 1), (1, 2), (1, 3), (2, 2), (2, 3), (3, 3)])
 @pytest.mark.parametrize("spectrum", ["xip", "xim"])
 def test_every_bin_pair_recovers_the_injected_xi(demo, pair, spectrum):
-    chi2, bound = xi_chi2(demo["correlation-functions"], read_truth(demo["truth"]), pairs=[pair], spectra=(spectrum,))
+    measured, expected, covariance = xi_comparison(demo["correlation-functions"], read_truth(demo["truth"]),
+                                                   pairs=[pair], spectra=(spectrum,))
+    chi2, bound = chi2_per_dof(measured, expected, covariance), chi2_bound(len(measured))
     assert chi2 < bound, f"{spectrum} of bins {pair}: chi^2/dof {chi2:.2f} > {bound:.2f}"
+    amplitude, error = fitted_amplitude(measured, expected, covariance)
+    assert abs(amplitude - 1) < AMPLITUDE_SIGMAS * error, f"{spectrum} of bins {pair}: amplitude {amplitude:.3f} ± {error:.3f}"
 
 
 def test_all_xi_together_recover_the_injected_amplitude(demo):
@@ -181,11 +195,9 @@ def test_all_xi_together_recover_the_injected_amplitude(demo):
     measured, expected, covariance = xi_comparison(demo["correlation-functions"], truth)
     chi2, bound = chi2_per_dof(measured, expected, covariance), chi2_bound(len(measured))
     assert len(measured) == 180 and chi2 < bound, f"chi^2/dof {chi2:.2f} > {bound:.2f}"
-    # The best-fitting amplitude of the whole expected data vector, and its error.
-    weighted = np.linalg.solve(covariance, expected)
-    amplitude, error = measured @ weighted / (expected @ weighted), (expected @ weighted) ** -0.5
+    amplitude, error = fitted_amplitude(measured, expected, covariance)
     assert error < 0.05, "the signal is measured to better than 5%"
-    assert abs(amplitude - 1) < 4 * error, f"amplitude {amplitude:.3f} ± {error:.3f}"
+    assert abs(amplitude - 1) < AMPLITUDE_SIGMAS * error, f"amplitude {amplitude:.3f} ± {error:.3f}"
 
 
 @pytest.mark.parametrize("b", [1, 2, 3])
@@ -281,8 +293,16 @@ def test_xi_check_rejects_a_changed_signal_amplitude(demo, tmp_path):
 def test_xi_and_n_of_z_checks_reject_a_shuffled_bin_column(demo, tmp_path):
     truth = read_truth(demo["truth"])
     tomographic = shuffled_bins(demo, tmp_path)
-    chi2, bound = xi_chi2(measure_xi(tmp_path, demo["shear-catalog"], tomographic), truth)
+    xi = measure_xi(tmp_path, demo["shear-catalog"], tomographic)
+    chi2, bound = xi_chi2(xi, truth)
     assert chi2 > bound, f"xi: chi^2/dof {chi2:.2f} passes the bound {bound:.2f}"
+    # Every bin now holds the whole sample's mix of redshifts: the pairs' amplitudes are all wrong
+    # (the lowest bin's xi too high, the highest's too low), each by more than the bound.
+    pulls = {}
+    for pair in ((1, 1), (3, 3)):
+        amplitude, error = fitted_amplitude(*xi_comparison(xi, truth, pairs=[pair]))
+        pulls[pair] = (amplitude - 1) / error
+    assert pulls[1, 1] > AMPLITUDE_SIGMAS and pulls[3, 3] < -AMPLITUDE_SIGMAS, pulls
     n_of_z = tmp_path / "n_of_z.fits"
     run_ok("pz_stack", tmp_path, "--photoz-catalog", demo["photoz-catalog"], "--tomographic-catalog", tomographic,
            "--n_of_z", n_of_z)
