@@ -10,16 +10,22 @@ $graph:
     id: mock_catalogs
     label: mock_catalogs
     doc: |
-      Write a synthetic shear catalog and a row-aligned photo-z catalog, so the demo needs no download.
+      Write synthetic shear and photo-z catalogs carrying a signal known in closed form, and that truth.
 
-      Galaxies are uniform in area on a `area_deg2` patch near RA=70, DEC=-50 deg, with true redshifts
-      from n(z) ∝ z^2 exp(-(z/0.5)^1.5) on 0 < z < zmax. Photo-z: Z_MEAN is the true z plus a Gaussian
-      error sigma_z (1+z); PDF_0..PDF_<nz-1> is a Gaussian of width sigma_z (1+Z_MEAN) around Z_MEAN on
-      `nz` bins from 0 to zmax (header NZ, ZMIN, ZMAX), summing to 1. Shapes E_1, E_2 are a coherent
-      shear (Gaussian-profile tangential patterns with rms `shear_amplitude` per component, scaled by
-      a lensing efficiency 1 - 0.3/z) plus shape noise sigma_e per component; weights W are 1.
-      Outputs: `shear-catalog` (RA, DEC in degrees, E_1, E_2, W) and `photoz-catalog` (Z_MEAN, Z_TRUE,
-      PDFs), FITS tables in HDU 1 with the same rows in the same order.
+      Galaxies are uniform in area on a `area_deg2` patch near RA=70, DEC=-50 deg (DES SV SPT-E is
+      about 140 deg^2), with true redshifts from n(z) ∝ z^2 exp(-(z/0.5)^1.5) on 0 < z < zmax.
+      Photo-z: Z_MEAN is the true z plus a Gaussian error sigma_z (1+z); PDF_0..PDF_<nz-1> is a
+      Gaussian of width sigma_z (1+Z_MEAN) around Z_MEAN on `nz` bins from 0 to zmax (header NZ,
+      ZMIN, ZMAX), summing to 1. Shapes: E_1 + i E_2 = A(z) gamma + shape noise (sigma_e per
+      component), where gamma is a Gaussian random E-mode shear field of rms `shear_amplitude` per
+      component whose xi+ and xi- are closed-form (scale `shear_scale_arcmin`; see mocks.py), and
+      A(z) = 1 - 0.2/z a single-lens-plane lensing efficiency. Weights W are 1. Signs follow
+      TreeCorr on the sky: g1 along east-west, g2 along the north-west diagonal.
+      The `binning` config is the tomography stage's (bin_column Z_MEAN, zmin, zmax, nbin): the truth
+      is computed for that binning. Outputs: `shear-catalog` (RA, DEC in degrees, E_1, E_2, W) and
+      `photoz-catalog` (Z_MEAN, Z_TRUE, PDFs), FITS tables in HDU 1 with the same rows in the same
+      order; `mock-truth`, YAML: the parameters, each bin's expected edges, efficiency, true and
+      stacked n(z), and xi+/xi- of the field on a fine angular grid with each bin pair's amplitude.
     hints:
       DockerRequirement:
         dockerPull: descpipe/des-sv-mock_catalogs:0.1
@@ -38,6 +44,9 @@ $graph:
       - position: 2
         prefix: "--photoz-catalog"
         valueFrom: photoz-catalog.fits
+      - position: 2
+        prefix: "--mock-truth"
+        valueFrom: mock-truth.yaml
       - position: 3
         prefix: "--cores"
         valueFrom: $(runtime.cores)
@@ -48,6 +57,12 @@ $graph:
         inputBinding:
           position: 0
           valueFrom: $(self.path)/run.py
+      binning:
+        type: File
+        format: edam:format_3750
+        inputBinding:
+          position: 1
+          prefix: "--binning"
       n_galaxies:
         type: int
         default: 100000
@@ -66,7 +81,7 @@ $graph:
           valueFrom: "=$(self)"
       area_deg2:
         type: float
-        default: 25.0
+        default: 140.0
         inputBinding:
           position: 1
           prefix: "--area_deg2"
@@ -106,10 +121,18 @@ $graph:
           valueFrom: "=$(self)"
       shear_amplitude:
         type: float
-        default: 0.02
+        default: 0.1
         inputBinding:
           position: 1
           prefix: "--shear_amplitude"
+          separate: false
+          valueFrom: "=$(self)"
+      shear_scale_arcmin:
+        type: float
+        default: 3.0
+        inputBinding:
+          position: 1
+          prefix: "--shear_scale_arcmin"
           separate: false
           valueFrom: "=$(self)"
     outputs:
@@ -123,6 +146,11 @@ $graph:
         format: edam:format_2333
         outputBinding:
           glob: photoz-catalog.fits
+      mock-truth:
+        type: File
+        format: edam:format_3750
+        outputBinding:
+          glob: mock-truth.yaml
       stdout:
         type: stdout
       stderr:
@@ -331,6 +359,70 @@ $graph:
         type: stderr
     stdout: treecorr.out
     stderr: treecorr.err
+  - class: CommandLineTool
+    id: sacc_file
+    label: sacc_file
+    doc: |
+      Combine the tomographic n(z) and the shear correlation functions into a SACC file.
+
+      Reads `n_of_z` (columns z_mid and BIN_1..BIN_<NBIN>, header DZ) and `correlation-functions`
+      (twopoint extensions xip and xim: BIN1, BIN2, ANG, VALUE, ERR). Writes `sacc-data`, a
+      SACC FITS file with one NZ tracer `source_<b>` per tomographic bin (n(z) as a density in z:
+      the stacked PDF divided by DZ, so it integrates to 1), one `galaxy_shear_xi_plus` or
+      `galaxy_shear_xi_minus` data point per (bin pair, angular bin) with tag `theta` (the mean
+      separation, in the units recorded in the metadata as theta_units), and a diagonal
+      covariance from the squared errors. Those errors are shape noise only, as the treecorr stage
+      measures them: likelihood codes should replace the covariance with one that includes
+      cosmic variance.
+    hints:
+      DockerRequirement:
+        dockerPull: descpipe/des-sv-sacc_file:0.1
+    requirements:
+      EnvVarRequirement:
+        envDef:
+          PYTHONDONTWRITEBYTECODE: "1"
+      ResourceRequirement:
+        coresMin: 1
+    baseCommand:
+      - python3
+    arguments:
+      - position: 2
+        prefix: "--sacc-data"
+        valueFrom: sacc-data.fits
+      - position: 3
+        prefix: "--cores"
+        valueFrom: $(runtime.cores)
+    inputs:
+      code:
+        type: Directory
+        doc: "The stage's directory: run.py and any modules beside it."
+        inputBinding:
+          position: 0
+          valueFrom: $(self.path)/run.py
+      n_of_z:
+        type: File
+        format: edam:format_2333
+        inputBinding:
+          position: 1
+          prefix: "--n_of_z"
+      correlation-functions:
+        type: File
+        format: edam:format_2333
+        inputBinding:
+          position: 1
+          prefix: "--correlation-functions"
+    outputs:
+      sacc-data:
+        type: File
+        format: edam:format_2333
+        outputBinding:
+          glob: sacc-data.fits
+      stdout:
+        type: stdout
+      stderr:
+        type: stderr
+    stdout: sacc_file.out
+    stderr: sacc_file.err
   - class: Workflow
     id: main
     label: des-sv
@@ -338,6 +430,9 @@ $graph:
     inputs:
       mock_catalogs.code:
         type: Directory
+      mock_catalogs.binning:
+        type: File
+        format: edam:format_3750
       mock_catalogs.n_galaxies:
         type: int
         default: 100000
@@ -346,7 +441,7 @@ $graph:
         default: 1
       mock_catalogs.area_deg2:
         type: float
-        default: 25.0
+        default: 140.0
       mock_catalogs.nz:
         type: int
         default: 100
@@ -361,7 +456,10 @@ $graph:
         default: 0.25
       mock_catalogs.shear_amplitude:
         type: float
-        default: 0.02
+        default: 0.1
+      mock_catalogs.shear_scale_arcmin:
+        type: float
+        default: 3.0
       tomography.code:
         type: Directory
       tomography.config:
@@ -377,6 +475,8 @@ $graph:
       treecorr.config:
         type: File
         format: edam:format_3750
+      sacc_file.code:
+        type: Directory
     outputs:
       shear-catalog:
         type: File
@@ -384,6 +484,9 @@ $graph:
       photoz-catalog:
         type: File
         outputSource: mock_catalogs/photoz-catalog
+      mock-truth:
+        type: File
+        outputSource: mock_catalogs/mock-truth
       mock_catalogs.stdout:
         type: File
         outputSource: mock_catalogs/stdout
@@ -417,11 +520,21 @@ $graph:
       treecorr.stderr:
         type: File
         outputSource: treecorr/stderr
+      sacc-data:
+        type: File
+        outputSource: sacc_file/sacc-data
+      sacc_file.stdout:
+        type: File
+        outputSource: sacc_file/stdout
+      sacc_file.stderr:
+        type: File
+        outputSource: sacc_file/stderr
     steps:
       mock_catalogs:
         run: "#mock_catalogs"
         in:
           code: mock_catalogs.code
+          binning: mock_catalogs.binning
           n_galaxies: mock_catalogs.n_galaxies
           seed: mock_catalogs.seed
           area_deg2: mock_catalogs.area_deg2
@@ -430,9 +543,11 @@ $graph:
           sigma_z: mock_catalogs.sigma_z
           sigma_e: mock_catalogs.sigma_e
           shear_amplitude: mock_catalogs.shear_amplitude
+          shear_scale_arcmin: mock_catalogs.shear_scale_arcmin
         out:
           - shear-catalog
           - photoz-catalog
+          - mock-truth
           - stdout
           - stderr
       tomography:
@@ -465,5 +580,15 @@ $graph:
           config: treecorr.config
         out:
           - correlation-functions
+          - stdout
+          - stderr
+      sacc_file:
+        run: "#sacc_file"
+        in:
+          code: sacc_file.code
+          n_of_z: pz_stack/n_of_z
+          correlation-functions: treecorr/correlation-functions
+        out:
+          - sacc-data
           - stdout
           - stderr

@@ -208,6 +208,70 @@ $graph:
         type: stderr
     stdout: treecorr.out
     stderr: treecorr.err
+  - class: CommandLineTool
+    id: sacc_file
+    label: sacc_file
+    doc: |
+      Combine the tomographic n(z) and the shear correlation functions into a SACC file.
+
+      Reads `n_of_z` (columns z_mid and BIN_1..BIN_<NBIN>, header DZ) and `correlation-functions`
+      (twopoint extensions xip and xim: BIN1, BIN2, ANG, VALUE, ERR). Writes `sacc-data`, a
+      SACC FITS file with one NZ tracer `source_<b>` per tomographic bin (n(z) as a density in z:
+      the stacked PDF divided by DZ, so it integrates to 1), one `galaxy_shear_xi_plus` or
+      `galaxy_shear_xi_minus` data point per (bin pair, angular bin) with tag `theta` (the mean
+      separation, in the units recorded in the metadata as theta_units), and a diagonal
+      covariance from the squared errors. Those errors are shape noise only, as the treecorr stage
+      measures them: likelihood codes should replace the covariance with one that includes
+      cosmic variance.
+    hints:
+      DockerRequirement:
+        dockerPull: descpipe/des-sv-sacc_file:0.1
+    requirements:
+      EnvVarRequirement:
+        envDef:
+          PYTHONDONTWRITEBYTECODE: "1"
+      ResourceRequirement:
+        coresMin: 1
+    baseCommand:
+      - python3
+    arguments:
+      - position: 2
+        prefix: "--sacc-data"
+        valueFrom: sacc-data.fits
+      - position: 3
+        prefix: "--cores"
+        valueFrom: $(runtime.cores)
+    inputs:
+      code:
+        type: Directory
+        doc: "The stage's directory: run.py and any modules beside it."
+        inputBinding:
+          position: 0
+          valueFrom: $(self.path)/run.py
+      n_of_z:
+        type: File
+        format: edam:format_2333
+        inputBinding:
+          position: 1
+          prefix: "--n_of_z"
+      correlation-functions:
+        type: File
+        format: edam:format_2333
+        inputBinding:
+          position: 1
+          prefix: "--correlation-functions"
+    outputs:
+      sacc-data:
+        type: File
+        format: edam:format_2333
+        outputBinding:
+          glob: sacc-data.fits
+      stdout:
+        type: stdout
+      stderr:
+        type: stderr
+    stdout: sacc_file.out
+    stderr: sacc_file.err
   - class: Workflow
     id: main
     label: des-sv
@@ -234,6 +298,8 @@ $graph:
       treecorr.config:
         type: File
         format: edam:format_3750
+      sacc_file.code:
+        type: Directory
     outputs:
       tomographic-catalog:
         type: File
@@ -262,6 +328,15 @@ $graph:
       treecorr.stderr:
         type: File
         outputSource: treecorr/stderr
+      sacc-data:
+        type: File
+        outputSource: sacc_file/sacc-data
+      sacc_file.stdout:
+        type: File
+        outputSource: sacc_file/stdout
+      sacc_file.stderr:
+        type: File
+        outputSource: sacc_file/stderr
     steps:
       tomography:
         run: "#tomography"
@@ -293,5 +368,15 @@ $graph:
           config: treecorr.config
         out:
           - correlation-functions
+          - stdout
+          - stderr
+      sacc_file:
+        run: "#sacc_file"
+        in:
+          code: sacc_file.code
+          n_of_z: pz_stack/n_of_z
+          correlation-functions: treecorr/correlation-functions
+        out:
+          - sacc-data
           - stdout
           - stderr

@@ -1,7 +1,8 @@
 """The four science stages run as scripts, chained on small mock catalogs.
 
 Each stage runs as the CWL tool will run it: `python3 images/<stage>/run.py --<tag> PATH ...` in a
-fresh working directory. The assertions are the properties a scientist relies on downstream.
+fresh working directory. The assertions are the properties a scientist relies on downstream; that the pipeline recovers the
+injected signal itself is tests/test_science_truth.py's subject.
 """
 from __future__ import annotations
 
@@ -18,10 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "pipelines" / "config"
 N_GALAXIES = 20000
 NZ = 100
-# Strong enough to see in 20000 galaxies; the default 0.02 is meant for 10^5 and more.
-SHEAR_AMPLITUDE = 0.05
-# Angular scales (arcmin) where the injected patterns (r0 = 30 arcmin) correlate strongly.
-SMALL_SCALES = 30.0
+# Angular scales (arcmin) where the injected field (scale 3 arcmin) correlates.
+SMALL_SCALES = 20.0
 
 
 def run_stage(stage: str, workdir: Path, *args: object) -> subprocess.CompletedProcess:
@@ -51,9 +50,9 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     workdir = tmp_path_factory.mktemp("science")
     files = {name: workdir / f"{name}.fits" for name in
              ("shear", "photoz", "shear_no_signal", "photoz_no_signal", "tomographic", "n_of_z")}
-    common = [f"--n_galaxies={N_GALAXIES}", f"--nz={NZ}", "--seed=7"]
-    run_ok("mock_catalogs", workdir, "--shear-catalog", files["shear"], "--photoz-catalog", files["photoz"],
-           *common, f"--shear_amplitude={SHEAR_AMPLITUDE}")
+    common = [f"--n_galaxies={N_GALAXIES}", f"--nz={NZ}", "--seed=7", "--binning", CONFIG / "tomography.yaml",
+              "--mock-truth", workdir / "truth.yaml"]
+    run_ok("mock_catalogs", workdir, "--shear-catalog", files["shear"], "--photoz-catalog", files["photoz"], *common)
     run_ok("mock_catalogs", workdir, "--shear-catalog", files["shear_no_signal"],
            "--photoz-catalog", files["photoz_no_signal"], *common, "--shear_amplitude=0.0")
     run_ok("tomography", workdir, "--photoz-catalog", files["photoz"], "--config", CONFIG / "tomography.yaml",
@@ -62,14 +61,8 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     run_ok("pz_stack", workdir, "--photoz-catalog", files["photoz"], "--tomographic-catalog", files["tomographic"],
            "--n_of_z", files["n_of_z"], "--chunk_rows=7001")
 
-    # The same shapes with E_2 negated: xi+ cannot tell, xi- can, if E_2 is really used.
-    flipped = fitsio.read(files["shear"], ext=1)
-    flipped["E_2"] *= -1
-    files["shear_flipped"] = workdir / "shear_flipped.fits"
-    fitsio.write(files["shear_flipped"], flipped, clobber=True)
-
     # Without signal only the shapes change (checked below), so the same bins apply.
-    for name, shear in (("xi", "shear"), ("xi_no_signal", "shear_no_signal"), ("xi_flipped", "shear_flipped")):
+    for name, shear in (("xi", "shear"), ("xi_no_signal", "shear_no_signal")):
         files[name] = measure_xi(workdir, files[shear], files["tomographic"], name)
     return files
 
@@ -90,10 +83,10 @@ def test_mock_catalogs_are_row_aligned_with_the_prototype_columns(chain):
     assert photoz["PDF_0"].dtype.type is np.float32 and shear["E_2"].dtype.type is np.float64
     assert np.all(shear["W"] > 0)
 
-    # A DES SV SPT-E-like patch of about 25 deg^2, uniform in area.
-    assert 60 < shear["RA"].min() < shear["RA"].max() < 80 and -53 < shear["DEC"].min() < shear["DEC"].max() < -47
+    # A patch the size of DES SV SPT-E (140 deg^2) around RA 70, DEC -50, uniform in area.
+    assert 60 < shear["RA"].min() < shear["RA"].max() < 80 and -56 < shear["DEC"].min() < shear["DEC"].max() < -44
     area = (np.radians(np.ptp(shear["RA"])) * np.ptp(np.sin(np.radians(shear["DEC"])))) * (180 / np.pi) ** 2
-    assert area == pytest.approx(25.0, rel=0.02)
+    assert area == pytest.approx(140.0, rel=0.02)
 
     # Photo-z error model: Z_MEAN scatters around Z_TRUE by sigma_z (1+z); each PDF sums to 1 and
     # peaks at the grid bin holding Z_MEAN (rows are aligned: the error model holds row by row).
@@ -184,30 +177,11 @@ def weighted_mean(rows: np.ndarray) -> tuple[float, float]:
     return float(np.sum(weights * rows["VALUE"]) / weights.sum()), float(weights.sum() ** -0.5)
 
 
-def test_xip_of_the_highest_bin_detects_the_injected_shear(chain):
-    rows = auto_xip(chain["xi"], 3)
-    mean, error = weighted_mean(rows[rows["ANG"] < SMALL_SCALES])
-    assert mean > 5 * error
-
-
 def test_xip_is_consistent_with_zero_without_signal(chain):
     rows = auto_xip(chain["xi_no_signal"], 3)
     assert np.all(np.abs(rows["VALUE"]) < 4 * rows["ERR"])
     mean, error = weighted_mean(rows[rows["ANG"] < SMALL_SCALES])
     assert abs(mean) < 3 * error
-
-
-def test_e2_is_used(chain):
-    # Negating g2 conjugates every shear: in the flat-sky limit (small scales) xi+ = <g g*> stays,
-    # while xi- = <g g> changes. A stage that ignored E_2 would give identical xi- too.
-    def change(extname: str) -> tuple[np.ndarray, np.ndarray]:
-        original, flipped = fitsio.read(chain["xi"], ext=extname), fitsio.read(chain["xi_flipped"], ext=extname)
-        return np.abs(flipped["VALUE"] - original["VALUE"]) / original["ERR"], original["ANG"] < SMALL_SCALES
-
-    xip_change, small = change("xip")
-    assert np.all(xip_change[small] < 0.1)
-    xim_change, _ = change("xim")
-    assert np.max(xim_change) > 3
 
 
 def test_a_text_file_as_photoz_catalog_fails_naming_the_tag(tmp_path):
