@@ -8,6 +8,7 @@ checks that ruamel.yaml reads every document back as the data it came from.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Any
@@ -36,12 +37,17 @@ def scalar(value: Any) -> str:
         # YAML 1.1 readers (PyYAML) want a dot in a float with an exponent: 1.0e-05, not 1e-05.
         return text.replace("e", ".0e", 1) if "e" in text and "." not in text else text
     if isinstance(value, str):
-        plain = _PLAIN.match(value) and not _SPECIAL.match(value) and not _NUMBER_LIKE.match(value) \
-            and not value.endswith(":")
-        return value if plain else _quoted(value)
+        return _string(value)
     if isinstance(value, dict):   # nested in a list: flow style
         return "{" + ", ".join(f"{scalar(str(k))}: {scalar(v)}" for k, v in value.items()) + "}"
     return "[" + ", ".join(scalar(item) for item in value) + "]"
+
+
+@functools.lru_cache(maxsize=4096)   # exports repeat the same few hundred strings many times
+def _string(value: str) -> str:
+    plain = _PLAIN.match(value) and not _SPECIAL.match(value) and not _NUMBER_LIKE.match(value) \
+        and not value.endswith(":")
+    return value if plain else _quoted(value)
 
 
 def _quoted(text: str) -> str:

@@ -34,11 +34,13 @@ def slurm() -> None:
         pytest.fail(f"SLURM is not up (sinfo: {state.stdout.strip() or state.stderr.strip()}): run scripts/slurm.sh")
 
 
-def slurm_jobs(newer_than: int = 0) -> list[dict[str, str]]:
-    """Every job SLURM still knows with an id above `newer_than`, as `scontrol show job` fields."""
+def slurm_jobs(newer_than: int = 0, submitted_from: Path | None = None) -> list[dict[str, str]]:
+    """Every job SLURM still knows with an id above `newer_than`, as `scontrol show job` fields;
+    with `submitted_from`, only those whose leader ran there (others may share the cluster)."""
     listing = subprocess.run(["scontrol", "--oneliner", "show", "job"], capture_output=True, text=True, check=True)
     jobs = [dict(re.findall(r"(\S+?)=(\S*)", line)) for line in listing.stdout.splitlines() if "JobId=" in line]
-    return [job for job in jobs if int(job["JobId"]) > newer_than]
+    return [job for job in jobs if int(job["JobId"]) > newer_than
+            and (submitted_from is None or job.get("WorkDir") == str(submitted_from))]
 
 
 def newest_slurm_job() -> int:
@@ -70,7 +72,7 @@ def fail_first_attempt(root: Path) -> Path:
 
 # --- 1. The example pipeline on SLURM, through descpipe and through plain toil-cwl-runner --------
 
-EXAMPLE_STAGES = ("mock_catalogs", "tomography", "pz_stack", "treecorr")
+EXAMPLE_STAGES = ("mock_catalogs", "tomography", "pz_stack", "treecorr", "sacc_file")
 
 
 @pytest.mark.slurm
@@ -83,7 +85,7 @@ def test_example_runs_on_slurm_one_job_per_stage_with_the_cwltool_products(slurm
     assert result.returncode == 0, result.stdout + result.stderr
     output = root / "output/des-sv-mock"
     assert_same_products(output, examples / "output/des-sv-mock")
-    jobs = stage_jobs(slurm_jobs(before))
+    jobs = stage_jobs(slurm_jobs(before, root))
     assert sorted(jobs) == sorted(EXAMPLE_STAGES) and all(len(j) == 1 for j in jobs.values()), jobs
     assert all(job["JobState"] == "COMPLETED" for [job] in jobs.values())
     # The example's treecorr stage asks for 2 cores (cores: 2 in the pipeline file).
@@ -105,7 +107,7 @@ def test_plain_toil_cwl_runner_runs_the_exported_example_on_slurm(slurm, example
                          cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     assert_same_products(tmp_path / "out", examples / "output/des-sv-mock")
-    assert sorted(stage_jobs(slurm_jobs(before))) == sorted(EXAMPLE_STAGES)
+    assert sorted(stage_jobs(slurm_jobs(before, tmp_path))) == sorted(EXAMPLE_STAGES)
 
 
 # --- 2 and 3. Retries, resources and MPI on SLURM --------------------------------------------
@@ -120,7 +122,7 @@ def fan_on_slurm(slurm, tmp_path_factory):
     edit(root / FAN, "sum_odds:\n  cores: 2\n", "sum_odds:\n  cores: 2\n  memory_mb: 300\n  minutes: 5\n")
     before = newest_slurm_job()
     result = descpipe("run", FAN, "--engine", "toil", "--batch-system", "slurm", "--retries", "1", cwd=root)
-    return root, result, stage_jobs(slurm_jobs(before))
+    return root, result, stage_jobs(slurm_jobs(before, root))
 
 
 @pytest.mark.slurm
@@ -167,7 +169,7 @@ def test_mpi_stage_runs_on_two_ranks_in_one_two_core_slurm_job(slurm, toy):
     assert json.loads((toy / "pipelines/output-mpi/mpi-sum.json").read_text()) == {"ranks": 2, "sum": 16}
     ranks = (toy / "pipelines/output-mpi/logs/mpi_sum.out").read_text().splitlines()
     assert sorted(ranks) == ["rank 0 of 2, OMP_NUM_THREADS=1", "rank 1 of 2, OMP_NUM_THREADS=1"]
-    [job] = stage_jobs(slurm_jobs(before))["mpi_sum"]
+    [job] = stage_jobs(slurm_jobs(before, toy))["mpi_sum"]
     assert job["NumCPUs"] == "2"
 
 
