@@ -45,6 +45,7 @@ $graph:
       code:
         type: Directory
         doc: "The stage's directory: run.py and any modules beside it."
+        loadListing: deep_listing
         inputBinding:
           position: 0
           valueFrom: $(self.path)/run.py
@@ -163,6 +164,7 @@ $graph:
       code:
         type: Directory
         doc: "The stage's directory: run.py and any modules beside it."
+        loadListing: deep_listing
         inputBinding:
           position: 0
           valueFrom: $(self.path)/run.py
@@ -224,6 +226,7 @@ $graph:
       code:
         type: Directory
         doc: "The stage's directory: run.py and any modules beside it."
+        loadListing: deep_listing
         inputBinding:
           position: 0
           valueFrom: $(self.path)/run.py
@@ -296,6 +299,7 @@ $graph:
       code:
         type: Directory
         doc: "The stage's directory: run.py and any modules beside it."
+        loadListing: deep_listing
         inputBinding:
           position: 0
           valueFrom: $(self.path)/run.py
