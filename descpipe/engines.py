@@ -93,7 +93,11 @@ class Cwltool(Engine):
         """The cwltool command line that runs the exported pipeline."""
         working = settings.working.resolve()
         # Not `python -m cwltool`: its __main__ drops the exit status, so a failed run would exit 0.
-        command = [sys.executable, "-c", "import sys; from cwltool.main import run; sys.exit(run())",
+        # rdflib writes CWLProv's JSON-LD with orjson when it can import it, and orjson refuses the
+        # float subclass that parameter defaults load as: every --provenance run of a stage with a
+        # float parameter would fail. Without orjson, rdflib uses json.
+        command = [sys.executable, "-c",
+                   "import sys; sys.modules['orjson'] = None; from cwltool.main import run; sys.exit(run())",
                    "--outdir", str(settings.output.resolve()),
                    # Keep every job's directory under `working`, not /tmp, and keep them after a
                    # failure, so the failed stage's log can be shown. (Each stage writes its
@@ -189,6 +193,10 @@ class Toil(Engine):
         that belongs to another pipeline (or to an earlier version of this one), and a stage
         asking for more than one node of the batch system has.
         """
+        if settings.provenance:
+            # Toil's workers write CWLProv too, and fail on float parameters (see Cwltool.command).
+            raise UserError("--provenance needs cwltool: run with --engine cwltool (every run, Toil's too, "
+                            "writes its run record)", pipeline.file)
         batch_system = settings.batch_system or "single_machine"
         check_batch_system(batch_system, pipeline.file)
         self._check_job_store(pipeline, settings, cwl_path, job_path)
@@ -241,8 +249,6 @@ class Toil(Engine):
                    "--no-prepull"]
         if self.restarting(settings):
             command.append("--restart")
-        if settings.provenance:
-            command += ["--provenance", str(settings.provenance.resolve())]
         for option, value in (("--retryCount", settings.retries), ("--slurmPartition", settings.partition),
                               ("--slurmTime", settings.time), ("--slurmArgs", settings.sbatch_args)):
             if value is not None:

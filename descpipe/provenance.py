@@ -91,7 +91,7 @@ def record(pipeline: Pipeline, run: dict[str, Any], events: dict[str, dict[str, 
     return {"descpipe": __version__, "pipeline": pipeline.name, **run,
             "pipeline_file": _file_entry(pipeline.file),
             "stages": stages, "inputs": inputs,
-            "outputs": {str(path.resolve().relative_to(output)): _file_entry(path) for path in products}}
+            "outputs": {str(path.resolve().relative_to(output)): _file_entry(path) for path in sorted(products)}}
 
 
 def write_record(folder: Path, entry: dict[str, Any], copies: list[Path]) -> Path:

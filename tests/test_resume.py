@@ -155,3 +155,32 @@ def test_a_failed_run_leaves_the_products_of_the_last_good_run_untouched(toy):
     edit(toy / FAN, "{labels: [twos, ones], fail: true}", "{labels: [twos, ones]}")
     assert ran(run(toy, "--resume")) == {"combine"}
     assert json.loads((output / "total.json").read_text())["ones"] == 80   # 5 * (1+3+5+7)
+
+
+def test_with_toil_resume_restarts_a_failed_run_and_otherwise_runs_everything(toy):
+    toil = ("--engine", "toil", "--batch-system", "single_machine", "--retries", "0")
+    marker = toy / "combine-failed-once"
+    edit(toy / FAN, "{labels: [twos, ones]}", f"{{labels: [twos, ones], fail_once: {marker}}}")
+    assert descpipe("run", FAN, *toil, cwd=toy).returncode == 1
+    assert statuses(toy / "pipelines/work")["combine"] == "failed"
+
+    result = descpipe("run", FAN, *toil, "--resume", cwd=toy)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "descpipe: resuming: Toil restarts the unfinished run in pipelines/work/toil-jobstore" in result.stdout
+    assert statuses(toy / "pipelines/output") == {"split": "reused", "sum_evens": "reused", "sum_odds": "reused",
+                                                   "combine": "ran"}
+    assert json.loads((toy / "pipelines/output/total.json").read_text()) == EXPECTED_TOTAL
+
+    # A finished Toil run leaves no job store, and Toil keeps no outputs: every stage runs again.
+    result = descpipe("run", FAN, *toil, "--resume", cwd=toy)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "so every stage runs" in result.stdout
+    assert ran(statuses(toy / "pipelines/output")) == set(STAGES)
+
+
+def test_provenance_with_toil_is_refused_before_anything_runs(toy):
+    result = descpipe("run", FAN, "--engine", "toil", "--provenance", cwd=toy)
+    assert result.returncode == 2
+    assert result.stderr == ("descpipe: error: pipelines/fan.yaml: --provenance needs cwltool: run with --engine "
+                             "cwltool (every run, Toil's too, writes its run record)\n")
+    assert not (toy / "pipelines/work/toil-jobstore").exists()
