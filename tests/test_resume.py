@@ -108,17 +108,20 @@ def test_a_killed_run_resumes_to_the_same_products_without_rerunning_finished_st
     edit(toy / FAN, "sum_odds:\n  cores: 2", SLOW)
     runner = subprocess.Popen([sys.executable, "-m", "descpipe", "run", FAN], cwd=toy, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # Kill the runner, cwltool and the stage once sum_odds has written the first half of its output.
+    # Kill the runner, cwltool and the stage once sum_odds has written the first half of its output
+    # and the runner has reported it started (so its progress log tells what had finished before).
+    progress = toy / "pipelines/work/progress.log"
     half_written = None
     deadline = time.monotonic() + 120
     while half_written is None and time.monotonic() < deadline and runner.poll() is None:
-        half_written = next((p for p in (toy / "pipelines/work/cache").glob("*/odd-sum.txt")
-                             if p.read_text() == "4"), None)
+        if progress.exists() and "stage sum_odds started" in progress.read_text():
+            half_written = next((p for p in (toy / "pipelines/work/cache").glob("*/odd-sum.txt")
+                                 if p.read_text() == "4"), None)
         time.sleep(0.1)
     assert half_written is not None, "sum_odds never started writing its output"
     os.killpg(runner.pid, signal.SIGKILL)
     runner.wait()
-    finished_before = set(re.findall(r"stage (\w+) finished", (toy / "pipelines/work/progress.log").read_text()))
+    finished_before = set(re.findall(r"stage (\w+) finished", progress.read_text()))
     assert "split" in finished_before and "sum_odds" not in finished_before
 
     # The kill left a truncated file in the cache, and nothing under a final name in the output.
