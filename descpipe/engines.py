@@ -58,6 +58,9 @@ class Engine:
     name = ""
     # (event, pattern): a log line matching `pattern` means that stage group(1) had `event`.
     PROGRESS: tuple[tuple[str, str], ...] = ()
+    # A log line saying that a stage (group "stage") exited with a status (group "status");
+    # engines log only failures.
+    EXIT = r"(?!)"
 
     def progress(self, line: str) -> Optional[tuple[str, str]]:
         """(stage, "started" | "reused" | "finished" | "failed") when a log line reports one, else None."""
@@ -71,6 +74,10 @@ class Engine:
         """Folders of earlier runs that --resume reuses; a run without --resume starts without them."""
         return []
 
+    def exit_statuses(self, log: str) -> dict[str, int]:
+        """The exit status of each stage that failed, by the engine log (the last, after retries)."""
+        return {match["stage"]: int(match["status"]) for match in re.finditer(self.EXIT, log)}
+
 
 class Cwltool(Engine):
     """The CWL reference runner, on this machine."""
@@ -80,6 +87,7 @@ class Cwltool(Engine):
                 ("reused", r"\[job ([^\]]+?)(?:_\d+)?\] Using cached output in "),
                 ("finished", r"\[step ([^\]]+)\] completed success"),
                 ("failed", r"\[step ([^\]]+)\] completed permanentFail"))
+    EXIT = r"\[job (?P<stage>[^\]]+?)(?:_\d+)?\] exited with status: (?P<status>\d+)"
 
     def prepare(self, pipeline: "Pipeline", settings: RunSettings, cwl_path: Path, job_path: Path) -> None:
         """Refuse settings that only Toil understands, rather than ignore them."""
@@ -168,6 +176,7 @@ class Toil(Engine):
     PROGRESS = (("started", r"Issued job " + TOIL_JOB),
                 ("finished", r"CWL step complete: main\.([^.\s']+)\."),
                 ("failed", r"Job failed with exit value \d+: " + TOIL_JOB))
+    EXIT = r"Job failed with exit value (?P<status>\d+): 'CWLJob' main\.(?P<stage>[^.\s']+)\."
 
     @staticmethod
     def job_store(settings: RunSettings) -> Path:

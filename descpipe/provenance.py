@@ -62,19 +62,23 @@ def stage_status(events: dict[str, str], succeeded: bool) -> str:
 
 
 def record(pipeline: Pipeline, run: dict[str, Any], events: dict[str, dict[str, str]],
-           pins: Optional[dict[str, Pin]], products: list[Path]) -> dict[str, Any]:
+           exits: dict[str, int], pins: Optional[dict[str, Pin]], products: list[Path]) -> dict[str, Any]:
     """The run record: `run` (engine, container, times, status, command) plus what ran on what.
 
-    `events` are the engine's stage events with their times, `pins` the image ids the stages ran
-    in (None with no container), `products` the files the run left in the output directory.
+    `events` are the engine's stage events with their times, `exits` the exit statuses of the
+    stages that failed, `pins` the image ids the stages ran in (None with no container),
+    `products` the files the run left in the output directory.
     """
     succeeded = run["status"] == "success"
     stages = {}
     for stage in pipeline.stages:
         pin = (pins or {}).get(stage.name)
         happened = events.get(stage.name, {})
+        status = stage_status(happened, succeeded)
         stages[stage.name] = {
-            "status": stage_status(happened, succeeded),
+            "status": status,
+            # A stage that ran exited 0; one that failed, as the engine logged.
+            "exit_status": 0 if status == "ran" else exits.get(stage.name),
             "started": happened.get("started"),
             "finished": happened.get("finished") or happened.get("failed"),
             "image": stage.image if pin else None,
@@ -142,6 +146,7 @@ def summary(path: Path, entry: dict[str, Any]) -> str:
         others = len(code["files"]) - ("run.py" in code["files"])
         image = (f"image {stage['image']} ({stage['image_id']})" if stage["image_id"] else "no container")
         lines.append(f"  {name}: {stage['status']}"
+                     + (f" (exit status {stage['exit_status']})" if stage["exit_status"] is not None else "")
                      + (f", {stage['started']} to {stage['finished']}" if stage["started"] else ""))
         lines.append(f"    code {code['path']}/run.py sha256 {code['files'].get('run.py', '(none)')}"
                      + (f" (+{others} more files)" if others else "") + f"; {image}")

@@ -87,6 +87,8 @@ def run_pipeline(pipeline: Pipeline, engine_name: Optional[str] = None, containe
         run.update(finished=_now(), exit_status=result.returncode,
                    status="success" if result.returncode == 0 else "failed")
         copies = [cwl_path, job_path, pipeline.file]
+        log_text = log_path.read_text(encoding="utf-8", errors="replace")
+        exits = engine.exit_statuses(log_text)
         if result.returncode == 0:
             products = _collect_outputs(json.loads(result.stdout), incoming, pipeline.output)
             shutil.rmtree(incoming, ignore_errors=True)
@@ -95,7 +97,7 @@ def run_pipeline(pipeline: Pipeline, engine_name: Optional[str] = None, containe
             folder = pipeline.output / FOLDER
             if crate:
                 run["crate"] = CRATE
-            record_path = write_record(folder, record(pipeline, run, events, pins, products), copies)
+            record_path = write_record(folder, record(pipeline, run, events, exits, pins, products), copies)
             if crate:
                 write_crate(research_object, folder / CRATE)
             report(f"descpipe: {pipeline.name} finished in {elapsed:.1f} s; products in {pipeline.output}, "
@@ -104,11 +106,10 @@ def run_pipeline(pipeline: Pipeline, engine_name: Optional[str] = None, containe
         # The products of an earlier run stay as they were; finished stages' outputs stay in the
         # engine's cache (or job store) for --resume.
         shutil.rmtree(incoming, ignore_errors=True)
-        record_path = write_record(pipeline.working / FOLDER, record(pipeline, run, events, pins, []), copies)
+        record_path = write_record(pipeline.working / FOLDER, record(pipeline, run, events, exits, pins, []), copies)
         report(f"descpipe: {pipeline.name} failed after {elapsed:.1f} s "
                f"({engine.name} exit status {result.returncode}); nothing was put in {pipeline.output}; "
                f"run record in {record_path}")
-        log_text = log_path.read_text(encoding="utf-8", errors="replace")
         failed = engine.failed_stages(log_text)
         for stage in failed:
             stage_log = engine.stage_log(stage, settings)

@@ -41,7 +41,7 @@ def test_run_record_says_what_ran_on_what_with_checksums_of_the_files(recorded, 
         assert (folder / name).read_bytes() == (toy / original).read_bytes()
     assert list(record["stages"]) == list(STAGES)
     for name, stage in record["stages"].items():
-        assert stage["status"] == "ran" and stage["started"] <= stage["finished"]
+        assert stage["status"] == "ran" and stage["exit_status"] == 0 and stage["started"] <= stage["finished"]
         assert stage["code"]["files"]["run.py"] == digest(toy / "stages" / name / "run.py", "sha256")
         assert stage["image_id"] is None, "no container: no image ran"
     assert record["stages"]["split"]["parameters"] == {"scale": 3}
@@ -88,7 +88,7 @@ def test_descpipe_provenance_summarises_a_run_for_a_person(recorded, toy):
     assert text.startswith("fan: success (exit status 0), ")
     for stage in STAGES:
         run_py = digest(toy / "stages" / stage / "run.py", "sha256")
-        assert f"  {stage}: ran, " in text and f"{stage}/run.py sha256 {run_py}" in text
+        assert f"  {stage}: ran (exit status 0), " in text and f"{stage}/run.py sha256 {run_py}" in text
     assert f"numbers: {toy / 'pipelines/numbers.txt'} (14 bytes) sha256 " in text
     assert f"total.json: {recorded / 'total.json'} (39 bytes) sha256 {digest(recorded / 'total.json', 'sha256')}" in text
     assert "Workflow Run RO-Crate: pipelines/output/provenance/crate" in text

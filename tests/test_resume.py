@@ -39,8 +39,12 @@ def run(root: Path, *args: str) -> dict[str, str]:
 
 
 def statuses(folder: Path) -> dict[str, str]:
-    stages = json.loads((folder / "provenance/run-record.json").read_text())["stages"]
-    return {name: stage["status"] for name, stage in stages.items()}
+    return {name: stage["status"] for name, stage in stages(folder).items()}
+
+
+def stages(folder: Path) -> dict[str, dict]:
+    """The stages in the run record of the run whose output (or working) folder is `folder`."""
+    return json.loads((folder / "provenance/run-record.json").read_text())["stages"]
 
 
 def reused_in_log(root: Path) -> set[str]:
@@ -152,6 +156,7 @@ def test_a_failed_run_leaves_the_products_of_the_last_good_run_untouched(toy):
     # The failed run's record is in the working folder; the output's still describes its products.
     assert statuses(toy / "pipelines/work") == {"split": "ran", "sum_evens": "ran", "sum_odds": "ran",
                                                  "combine": "failed"}
+    assert stages(toy / "pipelines/work")["combine"]["exit_status"] == 1
     assert set(statuses(output).values()) == {"ran"}
 
     # Fixed, and resumed: only the failed stage runs, with the new values.
@@ -165,7 +170,8 @@ def test_with_toil_resume_restarts_a_failed_run_and_otherwise_runs_everything(to
     marker = toy / "combine-failed-once"
     edit(toy / FAN, "{labels: [twos, ones]}", f"{{labels: [twos, ones], fail_once: {marker}}}")
     assert descpipe("run", FAN, *toil, cwd=toy).returncode == 1
-    assert statuses(toy / "pipelines/work")["combine"] == "failed"
+    failed = stages(toy / "pipelines/work")["combine"]
+    assert failed["status"] == "failed" and failed["exit_status"] == 1
 
     result = descpipe("run", FAN, *toil, "--resume", cwd=toy)
     assert result.returncode == 0, result.stdout + result.stderr
