@@ -54,6 +54,7 @@ $graph:
       code:
         type: Directory
         doc: "The stage's directory: run.py and any modules beside it."
+        loadListing: deep_listing
         inputBinding:
           position: 0
           valueFrom: $(self.path)/run.py
@@ -191,6 +192,7 @@ $graph:
       code:
         type: Directory
         doc: "The stage's directory: run.py and any modules beside it."
+        loadListing: deep_listing
         inputBinding:
           position: 0
           valueFrom: $(self.path)/run.py
@@ -252,6 +254,7 @@ $graph:
       code:
         type: Directory
         doc: "The stage's directory: run.py and any modules beside it."
+        loadListing: deep_listing
         inputBinding:
           position: 0
           valueFrom: $(self.path)/run.py
@@ -326,6 +329,7 @@ $graph:
       code:
         type: Directory
         doc: "The stage's directory: run.py and any modules beside it."
+        loadListing: deep_listing
         inputBinding:
           position: 0
           valueFrom: $(self.path)/run.py
@@ -396,6 +400,7 @@ $graph:
       code:
         type: Directory
         doc: "The stage's directory: run.py and any modules beside it."
+        loadListing: deep_listing
         inputBinding:
           position: 0
           valueFrom: $(self.path)/run.py

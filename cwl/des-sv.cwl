@@ -40,6 +40,7 @@ $graph:
       code:
         type: Directory
         doc: "The stage's directory: run.py and any modules beside it."
+        loadListing: deep_listing
         inputBinding:
           position: 0
           valueFrom: $(self.path)/run.py
@@ -101,6 +102,7 @@ $graph:
       code:
         type: Directory
         doc: "The stage's directory: run.py and any modules beside it."
+        loadListing: deep_listing
         inputBinding:
           position: 0
           valueFrom: $(self.path)/run.py
@@ -175,6 +177,7 @@ $graph:
       code:
         type: Directory
         doc: "The stage's directory: run.py and any modules beside it."
+        loadListing: deep_listing
         inputBinding:
           position: 0
           valueFrom: $(self.path)/run.py
@@ -245,6 +248,7 @@ $graph:
       code:
         type: Directory
         doc: "The stage's directory: run.py and any modules beside it."
+        loadListing: deep_listing
         inputBinding:
           position: 0
           valueFrom: $(self.path)/run.py

@@ -17,6 +17,8 @@ EXAMPLES = """examples:
   descpipe graph pipelines/des-sv-mock.yaml -o dag.svg
   descpipe run pipelines/des-sv-mock.yaml
   descpipe run pipelines/des-sv-mock.yaml --engine toil --batch-system slurm
+  descpipe run pipelines/des-sv-mock.yaml --resume       # reuse what an earlier run finished
+  descpipe provenance output/des-sv-mock                 # what ran, on what, making what
 """
 
 
@@ -74,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     new_stage.add_argument("--images", type=Path, default=Path("images"),
                            help="the folder of stage directories (default: images)")
 
+    provenance = commands.add_parser("provenance", help="summarise the run record of a `descpipe run`",
+                                     description="Say what a run ran, with which code (checksums of each "
+                                     "stage's files), on which inputs, making which files, from its run record.")
+    provenance.add_argument("directory", type=Path, metavar="DIR",
+                            help="the run's output directory (or its working directory, after a failed run)")
+
     validate = commands.add_parser("validate", help="check a pipeline file and its stages; run nothing",
                                    description="Run every check descpipe makes, and run nothing.")
     validate.add_argument("pipeline", type=Path, help="the pipeline file")
@@ -104,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     toil.add_argument("--sbatch-args", metavar="'ARGS'", help="more sbatch arguments, such as '--account=m1727'")
     toil.add_argument("--restart", action="store_true",
                       help="finish a failed run from its job store, without re-running the stages that finished")
+    run.add_argument("--resume", action="store_true", default=None,
+                     help="reuse the outputs of stages whose code, inputs, parameters, config and image are "
+                     "unchanged since an earlier run, even a killed one (cwltool's job cache; with Toil, "
+                     "--restart where a job store was left); default: runtime.resume")
+    run.add_argument("--provenance", action="store_true",
+                     help="also record the engine's CWLProv research object and write it as a Workflow Run "
+                     "RO-Crate in the output's provenance/crate/")
     run.add_argument("engine_args", nargs="*", metavar="-- ENGINE-OPTION",
                      help="options passed to the engine as they are, after `--`")
     return parser
@@ -138,6 +153,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
         print(f"next: list {args.name!r} in a pipeline file's pipeline.stages, give it "
               f"'runtime: inputs: {args.name}-input: PATH', and run `descpipe validate` on it")
+        return 0
+    if args.command == "provenance":
+        from .provenance import load_record, summary
+
+        print(summary(*load_record(args.directory)))
         return 0
     pipeline = load_pipeline(args.pipeline)
     if args.command == "validate":
@@ -194,9 +214,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.time is not None:
         check_slurm_time(args.time)
     options = {"batch-system": args.batch_system, "retries": args.retries, "partition": args.partition,
-               "time": args.time, "sbatch-args": args.sbatch_args, "restart": args.restart or None}
+               "time": args.time, "sbatch-args": args.sbatch_args, "restart": args.restart or None,
+               "resume": args.resume}
     return run_pipeline(pipeline, engine_name=args.engine, container=args.container,
-                        extra=tuple(args.engine_args), options=options)
+                        extra=tuple(args.engine_args), options=options, crate=args.provenance)
 
 
 if __name__ == "__main__":

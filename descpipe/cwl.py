@@ -64,6 +64,9 @@ def command_line_tool(stage: PipelineStage, pin: Optional[Pin] = None, mode: Opt
     inputs: dict[str, Any] = {
         "code": {"type": "Directory",
                  "doc": "The stage's directory: run.py and any modules beside it.",
+                 # Engines then see (and hash) every file in it: editing run.py invalidates
+                 # cwltool's cached outputs of this stage, and provenance lists each file.
+                 "loadListing": "deep_listing",
                  "inputBinding": {"position": 0, "valueFrom": "$(self.path)/run.py"}},
     }
     for tag, kind in spec.inputs.items():

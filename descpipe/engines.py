@@ -32,7 +32,7 @@ class RunSettings:
     """How to run: the engine, the container runtime and the folders of this run."""
 
     working: Path                 # exported files, engine log, job directories
-    output: Path                  # products
+    output: Path                  # where the engine writes the products (the runner moves them into place)
     container: str = "none"
     extra: tuple[str, ...] = field(default_factory=tuple)   # engine options passed as they are
     # Toil's settings (the pipeline file's runtime section or the command line); None: Toil's default.
@@ -42,6 +42,8 @@ class RunSettings:
     time: Optional[str] = None
     sbatch_args: Optional[str] = None
     restart: bool = False
+    resume: bool = False          # reuse what an earlier run of this pipeline finished
+    provenance: Optional[Path] = None   # where the engine writes its CWLProv research object
 
     def toil_settings(self) -> dict[str, object]:
         """The Toil-only settings that are set, by their pipeline-file name."""
@@ -56,14 +58,25 @@ class Engine:
     name = ""
     # (event, pattern): a log line matching `pattern` means that stage group(1) had `event`.
     PROGRESS: tuple[tuple[str, str], ...] = ()
+    # A log line saying that a stage (group "stage") exited with a status (group "status");
+    # engines log only failures.
+    EXIT = r"(?!)"
 
     def progress(self, line: str) -> Optional[tuple[str, str]]:
-        """(stage, "started" | "finished" | "failed") when a log line reports one, else None."""
+        """(stage, "started" | "reused" | "finished" | "failed") when a log line reports one, else None."""
         for event, pattern in self.PROGRESS:
             match = re.search(pattern, line)
             if match:
                 return match.group(1), event
         return None
+
+    def reusable(self, settings: RunSettings) -> list[Path]:
+        """Folders of earlier runs that --resume reuses; a run without --resume starts without them."""
+        return []
+
+    def exit_statuses(self, log: str) -> dict[str, int]:
+        """The exit status of each stage that failed, by the engine log (the last, after retries)."""
+        return {match["stage"]: int(match["status"]) for match in re.finditer(self.EXIT, log)}
 
 
 class Cwltool(Engine):
@@ -71,8 +84,10 @@ class Cwltool(Engine):
 
     name = "cwltool"
     PROGRESS = (("started", r"\[step ([^\]]+)\] start$"),
+                ("reused", r"\[job ([^\]]+?)(?:_\d+)?\] Using cached output in "),
                 ("finished", r"\[step ([^\]]+)\] completed success"),
                 ("failed", r"\[step ([^\]]+)\] completed permanentFail"))
+    EXIT = r"\[job (?P<stage>[^\]]+?)(?:_\d+)?\] exited with status: (?P<status>\d+)"
 
     def prepare(self, pipeline: "Pipeline", settings: RunSettings, cwl_path: Path, job_path: Path) -> None:
         """Refuse settings that only Toil understands, rather than ignore them."""
@@ -86,21 +101,45 @@ class Cwltool(Engine):
         """The cwltool command line that runs the exported pipeline."""
         working = settings.working.resolve()
         # Not `python -m cwltool`: its __main__ drops the exit status, so a failed run would exit 0.
-        command = [sys.executable, "-c", "import sys; from cwltool.main import run; sys.exit(run())",
+        # rdflib writes CWLProv's JSON-LD with orjson when it can import it, and orjson refuses the
+        # float subclass that parameter defaults load as: every --provenance run of a stage with a
+        # float parameter would fail. Without orjson, rdflib uses json.
+        command = [sys.executable, "-c",
+                   "import sys; sys.modules['orjson'] = None; from cwltool.main import run; sys.exit(run())",
                    "--outdir", str(settings.output.resolve()),
                    # Keep every job's directory under `working`, not /tmp, and keep them after a
-                   # failure, so the failed stage's log can be shown.
+                   # failure, so the failed stage's log can be shown. (Each stage writes its
+                   # outputs and logs in its folder of the job cache below.)
                    "--tmpdir-prefix", str(working / "tmp") + "/",
-                   "--tmp-outdir-prefix", str(working / "jobs") + "/",
                    "--leave-tmpdir",
                    # MPI stages use cwltool's MPIRequirement extension.
-                   "--enable-ext"]
+                   "--enable-ext",
+                   # Every run fills the cache, so that a killed or failed run can be resumed;
+                   # a run without --resume starts with an empty one (see `reusable`).
+                   "--cachedir", str(self.cache(settings).resolve())]
+        if settings.provenance:
+            command += ["--provenance", str(settings.provenance.resolve())]
         command += container_options(settings.container)
         return [*command, *settings.extra, str(cwl_path), str(job_path)]
 
     def scratch(self, settings: RunSettings) -> list[Path]:
         """Folders of one run that a successful run no longer needs."""
-        return [settings.working / "tmp", settings.working / "jobs"]
+        return [settings.working / "tmp"]
+
+    @staticmethod
+    def cache(settings: RunSettings) -> Path:
+        """cwltool's job cache: each stage's outputs under a hash of its command line, input
+        files' checksums, code, image and requirements."""
+        return settings.working / "cache"
+
+    def reusable(self, settings: RunSettings) -> list[Path]:
+        """The job cache, which --resume reuses."""
+        return [self.cache(settings)]
+
+    def resuming(self, settings: RunSettings) -> str:
+        """What --resume does with this engine, for the person running it."""
+        return (f"stages whose code, inputs, parameters, config and image are unchanged reuse their "
+                f"outputs from {self.cache(settings)}; the others, and everything downstream, run")
 
     def failed_stages(self, log: str) -> list[str]:
         """Stages the engine log reports as failed, in the order they failed."""
@@ -115,8 +154,7 @@ class Cwltool(Engine):
     def stage_log(self, stage: str, settings: RunSettings) -> Optional[Path]:
         """The stderr (else stdout) file of the newest run of `stage`, if the engine kept one."""
         for stream in ("err", "out"):
-            found = sorted((settings.working / "jobs").glob(f"*/{stage}.{stream}"),
-                           key=lambda p: p.stat().st_mtime)
+            found = sorted(self.cache(settings).glob(f"*/{stage}.{stream}"), key=lambda p: p.stat().st_mtime)
             if found:
                 return found[-1]
         return None
@@ -138,11 +176,24 @@ class Toil(Engine):
     PROGRESS = (("started", r"Issued job " + TOIL_JOB),
                 ("finished", r"CWL step complete: main\.([^.\s']+)\."),
                 ("failed", r"Job failed with exit value \d+: " + TOIL_JOB))
+    EXIT = r"Job failed with exit value (?P<status>\d+): 'CWLJob' main\.(?P<stage>[^.\s']+)\."
 
     @staticmethod
     def job_store(settings: RunSettings) -> Path:
         """Where Toil keeps the state of a run, so that a failed run can be restarted."""
         return settings.working / "toil-jobstore"
+
+    def restarting(self, settings: RunSettings) -> bool:
+        """Whether this run restarts Toil's job store: --restart, or --resume where a run left one."""
+        return settings.restart or (settings.resume and self.job_store(settings).exists())
+
+    def resuming(self, settings: RunSettings) -> str:
+        """What --resume does with this engine, for the person running it."""
+        if self.restarting(settings):
+            return (f"Toil restarts the unfinished run in {self.job_store(settings)}: stages that finished "
+                    "are not run again")
+        return (f"there is no Toil job store at {self.job_store(settings)} (the last run finished, or none "
+                "ran), so every stage runs: Toil keeps no outputs between finished runs")
 
     def prepare(self, pipeline: "Pipeline", settings: RunSettings, cwl_path: Path, job_path: Path) -> None:
         """Check the batch system, the job store and the stages' resources before Toil starts.
@@ -151,6 +202,10 @@ class Toil(Engine):
         that belongs to another pipeline (or to an earlier version of this one), and a stage
         asking for more than one node of the batch system has.
         """
+        if settings.provenance:
+            # Toil's workers write CWLProv too, and fail on float parameters (see Cwltool.command).
+            raise UserError("--provenance needs cwltool: run with --engine cwltool (every run, Toil's too, "
+                            "writes its run record)", pipeline.file)
         batch_system = settings.batch_system or "single_machine"
         check_batch_system(batch_system, pipeline.file)
         self._check_job_store(pipeline, settings, cwl_path, job_path)
@@ -172,9 +227,9 @@ class Toil(Engine):
             if recorded.get("pipeline") != owner["pipeline"]:
                 raise UserError(f"the Toil job store {job_store} was left by a run of {recorded.get('pipeline')}: "
                                 "give this pipeline its own runtime.working, or delete that folder", pipeline.file)
-            if not settings.restart:
+            if not self.restarting(settings):
                 raise UserError(f"the Toil job store {job_store} holds an unfinished run of this pipeline: "
-                                "add --restart to finish it, or delete that folder to start again", pipeline.file)
+                                "add --restart (or --resume) to finish it, or delete that folder to start again", pipeline.file)
             if recorded.get("export") != owner["export"]:
                 raise UserError(f"the Toil job store {job_store} holds a run of an earlier version of this "
                                 "pipeline, which --restart would finish as it was: delete that folder to "
@@ -201,7 +256,7 @@ class Toil(Engine):
                    "--enable-ext",
                    # Images come from `descpipe build` or the site's cache; nothing is pulled offline.
                    "--no-prepull"]
-        if settings.restart:
+        if self.restarting(settings):
             command.append("--restart")
         for option, value in (("--retryCount", settings.retries), ("--slurmPartition", settings.partition),
                               ("--slurmTime", settings.time), ("--slurmArgs", settings.sbatch_args)):

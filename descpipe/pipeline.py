@@ -22,7 +22,7 @@ from .stage_loader import NAME_PATTERN, NAME_RULE, StageSpec, config_file_type, 
 
 PIPELINE_KEYS = ("images", "stages", "owner", "basename", "version", "base_image")
 RUNTIME_KEYS = ("launcher", "working", "output", "inputs", "config", "final",
-                "engine", "batch-system", "retries", "partition", "time", "sbatch-args")
+                "engine", "batch-system", "retries", "partition", "time", "sbatch-args", "resume")
 STAGE_KEYS = ("depends-on", "config", "parameters", "cores", "openmp", "memory_mb", "minutes",
               "nodes", "ppn", "image", "split")
 # Stage keys that take a positive whole number; `openmp` is the prototype's name for `cores`.
@@ -229,13 +229,16 @@ def _optional_name(place: _Place, parent: CommentedMap, key: str) -> Optional[st
 
 
 def _run_options(place: _Place, runtime: CommentedMap) -> dict[str, Any]:
-    """runtime.engine and Toil's settings, checked."""
+    """runtime.engine, runtime.resume and Toil's settings, checked."""
     from .engines import ENGINES, check_batch_system, check_slurm_time
 
     options = {key: runtime[key] for key in ("engine", "batch-system", "retries", "partition", "time",
-                                             "sbatch-args") if runtime.get(key) is not None}
+                                             "sbatch-args", "resume") if runtime.get(key) is not None}
     for key, value in options.items():
-        if key == "retries":
+        if key == "resume":
+            if not isinstance(value, bool):
+                raise place.error(f"runtime.resume must be true or false, got {value!r}", runtime, key)
+        elif key == "retries":
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise place.error(f"runtime.retries must be a whole number of retries (0 or more), got {value!r}",
                                   runtime, key)

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -22,37 +23,51 @@ from .cwl import SEPARATOR, Pin, write_export
 from .engines import ENGINES, Engine, RunSettings
 from .errors import UserError
 from .pipeline import Pipeline
+from .provenance import CRATE, FOLDER, record, write_crate, write_record
 
 LOG_TAIL_LINES = 20
 POLL_SECONDS = 0.5   # how often the engine log is read for progress
+# Where, inside runtime.output, the engine writes: products are renamed into place only once the
+# whole run has succeeded, so runtime.output never holds a file cut short or a mix of two runs.
+INCOMING = ".incoming"
 
 
 def run_pipeline(pipeline: Pipeline, engine_name: Optional[str] = None, container: str = "none",
                  extra: tuple[str, ...] = (), say: Callable[[str], None] = print,
-                 options: Optional[dict[str, Any]] = None) -> int:
+                 options: Optional[dict[str, Any]] = None, crate: bool = False) -> int:
     """Export and run `pipeline`; return the engine's exit status.
 
     `options` are the command line's runtime settings (`batch-system`, `retries`, `partition`,
-    `time`, `sbatch-args`, `restart`), which win over the pipeline file's runtime section; the
-    engine is `engine_name`, else runtime.engine, else cwltool. Products land in the pipeline's
+    `time`, `sbatch-args`, `restart`, `resume`), which win over the pipeline file's runtime section;
+    the engine is `engine_name`, else runtime.engine, else cwltool. Products land in the pipeline's
     output directory, each stage's stdout and stderr in `<output>/logs/<stage>.out|.err`, the
     engine's own log in `<working>/<engine>.log` and the progress lines in `<working>/progress.log`.
+    The run record goes to `<output>/provenance/` (`<working>/provenance/` after a failure), with
+    a Workflow Run RO-Crate in its `crate/` when `crate` is set.
     """
     chosen = {**pipeline.run_options, **{k: v for k, v in (options or {}).items() if v is not None}}
     engine = ENGINES[engine_name or chosen.get("engine", "cwltool")]
-    settings = RunSettings(working=pipeline.working, output=pipeline.output, container=container,
-                           extra=tuple(extra),
+    incoming = pipeline.output / INCOMING
+    research_object = pipeline.working / "cwlprov"
+    settings = RunSettings(working=pipeline.working, output=incoming, container=container,
+                           extra=tuple(extra), provenance=research_object if crate else None,
                            **{key.replace("-", "_"): value for key, value in chosen.items() if key != "engine"})
     cwl_path = settings.working / f"{pipeline.name}.cwl"
     job_path = settings.working / f"{pipeline.name}.job.yml"
-    write_export(pipeline, cwl_path, job_path, pins=image_pins(pipeline, container))
+    pins = image_pins(pipeline, container)
+    write_export(pipeline, cwl_path, job_path, pins=pins)
     engine.prepare(pipeline, settings, cwl_path, job_path)
-    if not settings.restart:
-        for leftover in engine.scratch(settings):
+    if not (settings.restart or settings.resume):
+        for leftover in [*engine.scratch(settings), *engine.reusable(settings)]:
             shutil.rmtree(leftover, ignore_errors=True)
+    # What a killed run left half-done; the engine refuses a research object folder that exists.
+    for leftover in (incoming, research_object):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for folder in engine.scratch(settings):   # cwltool makes its research object's temporary folder there
+        folder.mkdir(parents=True, exist_ok=True)
     command = engine.command(cwl_path, job_path, settings)
     log_path = settings.working / f"{engine.name}.log"
-    logs = settings.output / "logs"
+    logs = pipeline.output / "logs"
     with open(settings.working / "progress.log", "w", encoding="utf-8") as progress_log:
         def report(line: str) -> None:
             say(line)
@@ -61,20 +76,41 @@ def run_pipeline(pipeline: Pipeline, engine_name: Optional[str] = None, containe
 
         report(f"descpipe: running {len(pipeline.stages)} stages of {pipeline.name} with {engine.name} "
                f"(container: {container}); engine log: {log_path}; stage logs will be in {logs}")
+        if settings.resume:
+            report(f"descpipe: resuming: {engine.resuming(settings)}")
         started = time.monotonic()
+        run = {"engine": engine.name, "container": container, "resume": settings.resume,
+               "command": command, "started": _now()}
+        events: dict[str, dict[str, str]] = {}
         result = _run_and_follow(engine, command, log_path, report,
-                                 engine_environment(container, settings.working))
+                                 engine_environment(container, settings.working), events)
         elapsed = time.monotonic() - started
+        run.update(finished=_now(), exit_status=result.returncode,
+                   status="success" if result.returncode == 0 else "failed")
+        copies = [cwl_path, job_path, pipeline.file]
+        log_text = log_path.read_text(encoding="utf-8", errors="replace")
+        exits = engine.exit_statuses(log_text)
         if result.returncode == 0:
-            _collect_logs(json.loads(result.stdout), logs)
+            products = _collect_outputs(json.loads(result.stdout), incoming, pipeline.output)
+            shutil.rmtree(incoming, ignore_errors=True)
             for leftover in engine.scratch(settings):
                 shutil.rmtree(leftover, ignore_errors=True)
-            report(f"descpipe: {pipeline.name} finished in {elapsed:.1f} s; products in {settings.output}, "
-                   f"stage logs in {logs}")
+            folder = pipeline.output / FOLDER
+            if crate:
+                run["crate"] = CRATE
+            record_path = write_record(folder, record(pipeline, run, events, exits, pins, products), copies)
+            if crate:
+                write_crate(research_object, folder / CRATE)
+            report(f"descpipe: {pipeline.name} finished in {elapsed:.1f} s; products in {pipeline.output}, "
+                   f"stage logs in {logs}, run record in {record_path}")
             return 0
+        # The products of an earlier run stay as they were; finished stages' outputs stay in the
+        # engine's cache (or job store) for --resume.
+        shutil.rmtree(incoming, ignore_errors=True)
+        record_path = write_record(pipeline.working / FOLDER, record(pipeline, run, events, exits, pins, []), copies)
         report(f"descpipe: {pipeline.name} failed after {elapsed:.1f} s "
-               f"({engine.name} exit status {result.returncode})")
-        log_text = log_path.read_text(encoding="utf-8", errors="replace")
+               f"({engine.name} exit status {result.returncode}); nothing was put in {pipeline.output}; "
+               f"run record in {record_path}")
         failed = engine.failed_stages(log_text)
         for stage in failed:
             stage_log = engine.stage_log(stage, settings)
@@ -87,9 +123,14 @@ def run_pipeline(pipeline: Pipeline, engine_name: Optional[str] = None, containe
         return result.returncode
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
 def _run_and_follow(engine: Engine, command: list[str], log_path: Path, report: Callable[[str], None],
-                    env: Optional[dict[str, str]]) -> subprocess.CompletedProcess:
-    """Run the engine with its log in `log_path`, reporting stages as the log says they start and end."""
+                    env: Optional[dict[str, str]], events: dict[str, dict[str, str]]) -> subprocess.CompletedProcess:
+    """Run the engine with its log in `log_path`, reporting stages as the log says they start and end,
+    and keeping the time of each stage's events in `events` (stage -> event -> time)."""
     started = time.monotonic()
     stage_started: dict[str, float] = {}
 
@@ -98,6 +139,7 @@ def _run_and_follow(engine: Engine, command: list[str], log_path: Path, report: 
         if event is None:
             return
         stage, what = event
+        events.setdefault(stage, {})[what] = _now()
         now = time.monotonic()
         if what == "started":
             stage_started[stage] = now
@@ -149,11 +191,24 @@ def _say_tail(text: str, say: Callable[[str], None]) -> None:
         say(f"    {line}")
 
 
-def _collect_logs(outputs: dict, logs_dir: Path) -> None:
-    """Move the per-stage stdout/stderr outputs (lists of them for a split stage's parts) into `logs_dir`."""
-    logs_dir.mkdir(parents=True, exist_ok=True)
+def _collect_outputs(outputs: dict, incoming: Path, output: Path) -> list[Path]:
+    """Rename the engine's outputs from `incoming` into `output` (stage stdout and stderr into its
+    logs/ folder); return their new paths. Renames within one folder tree: a reader sees each
+    file whole or not at all."""
+    moved = []
     for key, value in outputs.items():
-        if key.endswith((f"{SEPARATOR}stdout", f"{SEPARATOR}stderr")) and value:
-            for log in value if isinstance(value, list) else [value]:
-                source = Path(log["path"])
-                source.replace(logs_dir / source.name)
+        is_log = key.endswith((f"{SEPARATOR}stdout", f"{SEPARATOR}stderr"))
+        for file in _files(value):
+            source = Path(file["path"])
+            target = (output / "logs" if is_log else output) / source.relative_to(incoming.resolve())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source.replace(target)
+            moved.append(target)
+    return moved
+
+
+def _files(value: Any) -> list[dict]:
+    """The CWL File objects in an output value (a File, null, or arrays of them)."""
+    if isinstance(value, list):
+        return [file for item in value for file in _files(item)]
+    return [value] if isinstance(value, dict) and value.get("class") == "File" else []

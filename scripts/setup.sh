@@ -13,8 +13,10 @@ fi
 # Docker (started here), Podman and debootstrap, for the stage images and container runs.
 bash scripts/containers.sh
 
-# descpipe itself, the example's science libraries, and the test runner.
-python3 -m pip install -q --disable-pip-version-check -e '.[science,test]'
+# descpipe itself, the example's science libraries, the test runner, and for --provenance runcrate
+# (with --no-deps: it pins cwl-utils==0.40, which cwltool refuses; it works with cwltool's).
+python3 -m pip install -q --disable-pip-version-check -e '.[science,test,provenance]'
+python3 -m pip install -q --disable-pip-version-check --no-deps runcrate==0.6.2
 
 # A one-node SLURM cluster (and MPICH with mpi4py) for Toil runs and the tests marked `slurm`.
 bash scripts/slurm.sh

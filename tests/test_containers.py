@@ -89,6 +89,9 @@ def test_descpipe_run_in_docker_names_its_products_like_the_plain_run(docker_bui
     assert_same_products(root / "output/des-sv-mock", docker_built / "output/des-sv-mock")
     log = (root / "output/des-sv-mock/logs/treecorr.out").read_text()
     assert log.count(" on 2 cores\n") == 6, "every bin pair ran on the 2 cores the container was given"
+    # The run record names the exact image each stage ran in.
+    record = json.loads((root / "output/des-sv-mock/provenance/run-record.json").read_text())
+    assert {name: stage["image_id"] for name, stage in record["stages"].items()} == recorded_ids(root, "docker")
 
 
 @pytest.mark.docker

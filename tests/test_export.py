@@ -113,7 +113,7 @@ def test_workflow_wires_stages_by_tag(toy):
     assert steps["sum_evens"]["in"]["config"] == "sum_evens.config"
     assert steps["split"]["run"] == "#split"
     assert set(workflow["inputs"]) == {"numbers", "split.code", "split.scale", "sum_evens.code",
-                                       "sum_evens.config", "sum_odds.code", "combine.code",
+                                       "sum_evens.config", "sum_odds.code", "sum_odds.sleep", "combine.code",
                                        "combine.fail", "combine.fail_once", "combine.labels"}
     outputs = workflow["outputs"]
     assert outputs["total"]["outputSource"] == "combine/total"

@@ -217,7 +217,7 @@ def test_running_again_without_restart_is_refused(failed_run):
     root, _ = failed_run
     result = descpipe("run", FAN, "--engine", "toil", cwd=root)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "holds an unfinished run of this pipeline: add --restart to finish it" in result.stderr
+    assert "holds an unfinished run of this pipeline: add --restart (or --resume) to finish it" in result.stderr
 
 
 def test_restart_finishes_the_run_without_rerunning_finished_stages(failed_run):

@@ -44,7 +44,7 @@ CASES = [
     ("science import at the top of run.py", stage_edit("sum_odds", "import descpipe\n", "import descpipe\nimport treecorr_not_here\n"),
      "stages/sum_odds/run.py:2", "import science libraries inside run()"),
     ("syntax error in run.py", stage_edit("sum_odds", "def run(self):", "def run(self)"),
-     "stages/sum_odds/run.py:11", "syntax error"),
+     "stages/sum_odds/run.py:16", "syntax error"),
     ("unknown file type", stage_edit("sum_odds", '{"odd-sum": "txt"}', '{"odd-sum": "text/plain"}'),
      "stages/sum_odds/run.py:4", "unknown file type 'text/plain'"),
     ("invalid tag", stage_edit("sum_odds", '{"odd-sum": "txt"}', '{"odd.sum": "txt"}'),

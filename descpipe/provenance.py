@@ -1,0 +1,162 @@
+"""Run records: what a `descpipe run` ran, with which code and images, on which files.
+
+Every run writes `provenance/run-record.json` with copies of the exported CWL, the job file and
+the pipeline file: beside the products when the run succeeded, in the working directory when it
+did not (the products beside a record are always the ones that run made). With `--provenance`
+the engine's CWLProv research object becomes a Workflow Run RO-Crate in `provenance/crate/`.
+`summary` turns a record into text for a person (`descpipe provenance DIR`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Optional
+
+from . import __version__
+from .cwl import Pin
+from .errors import UserError
+from .files import write_files
+from .pipeline import Pipeline
+
+FOLDER = "provenance"
+RECORD = "run-record.json"
+CRATE = "crate"
+
+
+def sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks so that catalogs of any size fit."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_entry(path: Path) -> dict[str, Any]:
+    return {"path": str(path.resolve()), "sha256": sha256(path), "size": path.stat().st_size}
+
+
+def _code(directory: Path) -> dict[str, str]:
+    """sha256 of every file in a stage's directory, by relative path: all of it reaches the
+    engine (and cwltool's cache key), so all of it is recorded."""
+    return {str(path.relative_to(directory)): sha256(path)
+            for path in sorted(directory.rglob("*")) if path.is_file()}
+
+
+def stage_status(events: dict[str, str], succeeded: bool) -> str:
+    """What happened to a stage in this run, from the engine's events for it.
+
+    "reused" when the engine took its outputs from an earlier run: cwltool says so, while a
+    restarted Toil run never starts the stages that had finished, so a stage of a successful run
+    without events was finished before.
+    """
+    if "failed" in events:
+        return "failed"
+    if "reused" in events or (succeeded and "started" not in events):
+        return "reused"
+    if "finished" in events:
+        return "ran"
+    return "not run"
+
+
+def record(pipeline: Pipeline, run: dict[str, Any], events: dict[str, dict[str, str]],
+           exits: dict[str, int], pins: Optional[dict[str, Pin]], products: list[Path]) -> dict[str, Any]:
+    """The run record: `run` (engine, container, times, status, command) plus what ran on what.
+
+    `events` are the engine's stage events with their times, `exits` the exit statuses of the
+    stages that failed, `pins` the image ids the stages ran in (None with no container),
+    `products` the files the run left in the output directory.
+    """
+    succeeded = run["status"] == "success"
+    stages = {}
+    for stage in pipeline.stages:
+        pin = (pins or {}).get(stage.name)
+        happened = events.get(stage.name, {})
+        status = stage_status(happened, succeeded)
+        stages[stage.name] = {
+            "status": status,
+            # A stage that ran exited 0; one that failed, as the engine logged.
+            "exit_status": 0 if status == "ran" else exits.get(stage.name),
+            "started": happened.get("started"),
+            "finished": happened.get("finished") or happened.get("failed"),
+            "image": stage.image if pin else None,
+            "image_id": pin.id if pin else None,
+            "image_digest": pin.digest if pin else None,
+            "code": {"path": str(stage.spec.directory.resolve()), "files": _code(stage.spec.directory)},
+            "parameters": {name: stage.parameter_values.get(name, parameter.default)
+                           for name, parameter in stage.spec.parameters.items()},
+        }
+    inputs = {tag: _file_entry(path) for tag, path in pipeline.inputs.items()}
+    for stage in pipeline.stages:
+        inputs.update({f"{stage.name}.{tag}": _file_entry(path) for tag, path in stage.config_files.items()})
+    output = pipeline.output.resolve()
+    return {"descpipe": __version__, "pipeline": pipeline.name, **run,
+            "pipeline_file": _file_entry(pipeline.file),
+            "stages": stages, "inputs": inputs,
+            "outputs": {str(path.resolve().relative_to(output)): _file_entry(path) for path in sorted(products)}}
+
+
+def write_record(folder: Path, entry: dict[str, Any], copies: list[Path]) -> Path:
+    """Write `entry` as `folder/run-record.json` beside copies of `copies` (the exported CWL,
+    job file and pipeline file), replacing an earlier record there; returns the record's path."""
+    shutil.rmtree(folder, ignore_errors=True)
+    entry = {**entry, "files": [path.name for path in copies]}
+    write_files({folder / RECORD: json.dumps(entry, indent=2) + "\n",
+                 **{folder / path.name: path.read_text(encoding="utf-8") for path in copies}})
+    return folder / RECORD
+
+
+def write_crate(research_object: Path, crate: Path) -> None:
+    """Turn cwltool's CWLProv research object into a Workflow Run RO-Crate folder (runcrate)."""
+    try:
+        from runcrate.convert import ProvCrateBuilder
+    except ImportError:
+        raise UserError("--provenance needs the runcrate package: pip install --no-deps runcrate==0.6.2 "
+                        "rocrate cwlprov bdbag (runcrate pins an older cwl-utils than cwltool needs, "
+                        "hence --no-deps)") from None
+    ProvCrateBuilder(research_object).build().write(crate)
+
+
+def load_record(directory: Path) -> tuple[Path, dict[str, Any]]:
+    """The record in `directory`: an output or working directory, its provenance/ folder, or the file."""
+    for candidate in (directory / FOLDER / RECORD, directory / RECORD, directory):
+        if candidate.is_file():
+            try:
+                return candidate, json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                raise UserError(f"not a descpipe run record ({e}): run `descpipe run` again to write one",
+                                candidate) from None
+    raise UserError(f"no run record in {directory}: give the output (or working) directory of a "
+                    f"`descpipe run`, which holds {FOLDER}/{RECORD}")
+
+
+def summary(path: Path, entry: dict[str, Any]) -> str:
+    """A run record as text for a person: what ran, with which code, on which inputs, making which files."""
+    lines = [f"{entry['pipeline']}: {entry['status']} (exit status {entry['exit_status']}), "
+             f"{entry['started']} to {entry['finished']}",
+             f"  run by descpipe {entry['descpipe']} with {entry['engine']}, container: {entry['container']}"
+             + (", resuming an earlier run" if entry.get("resume") else ""),
+             f"  pipeline file {entry['pipeline_file']['path']} (sha256 {entry['pipeline_file']['sha256']})",
+             f"  record {path}; beside it: {', '.join(entry['files'])}",
+             "stages (in run order):"]
+    for name, stage in entry["stages"].items():
+        code = stage["code"]
+        others = len(code["files"]) - ("run.py" in code["files"])
+        image = (f"image {stage['image']} ({stage['image_id']})" if stage["image_id"] else "no container")
+        lines.append(f"  {name}: {stage['status']}"
+                     + (f" (exit status {stage['exit_status']})" if stage["exit_status"] is not None else "")
+                     + (f", {stage['started']} to {stage['finished']}" if stage["started"] else ""))
+        lines.append(f"    code {code['path']}/run.py sha256 {code['files'].get('run.py', '(none)')}"
+                     + (f" (+{others} more files)" if others else "") + f"; {image}")
+        if stage["parameters"]:
+            lines.append("    parameters " + ", ".join(f"{key}={json.dumps(value)}"
+                                                     for key, value in stage["parameters"].items()))
+    for title, files in (("inputs", entry["inputs"]), ("outputs", entry["outputs"])):
+        lines.append(f"{title}:" + ("" if files else " none"))
+        lines += [f"  {name}: {file['path']} ({file['size']} bytes) sha256 {file['sha256']}"
+                  for name, file in files.items()]
+    if entry.get("crate"):
+        lines.append(f"Workflow Run RO-Crate: {path.parent / entry['crate']}")
+    return "\n".join(lines)
