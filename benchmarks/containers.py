@@ -8,15 +8,15 @@ Needs the Docker engine (bash scripts/containers.sh). Usage: python3 benchmarks/
 from __future__ import annotations
 
 import argparse
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
+
+from report import measured_on
 
 REPO = Path(__file__).resolve().parent.parent
 MOCK = "pipelines/des-sv-mock.yaml"
@@ -63,9 +63,7 @@ def main() -> None:
     lines = [
         "# Container overhead",
         "",
-        f"Measured {date.today().isoformat()} on {platform.node()} ({platform.machine()}, "
-        f"{platform.python_implementation()} {platform.python_version()}, 2 cores) by "
-        f"`python3 benchmarks/containers.py --repeat {args.repeat}`.",
+        measured_on(f"python3 benchmarks/containers.py --repeat {args.repeat}") + ".",
         "",
         "The example pipeline (4 stages: mock catalogs, tomography, pz_stack, treecorr) run with "
         "`descpipe run` (cwltool) with no container and in Docker, alternately, on the same machine "

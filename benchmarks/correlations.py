@@ -8,15 +8,15 @@ threads. Writes benchmarks/correlations.md. Usage: python3 benchmarks/correlatio
 """
 from __future__ import annotations
 
-import platform
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
+
+from report import measured_on
 
 REPO = Path(__file__).resolve().parent.parent
 MOCK = "pipelines/des-sv-mock.yaml"
@@ -74,9 +74,7 @@ def main() -> None:
     lines = [
         "# Correlations: split over bin pairs, and threads",
         "",
-        f"Measured {date.today().isoformat()} on {platform.node()} ({platform.machine()}, "
-        f"{platform.python_implementation()} {platform.python_version()}, 2 cores) by "
-        "`python3 benchmarks/correlations.py`, on the example at "
+        measured_on("python3 benchmarks/correlations.py") + ", on the example at "
         f"{GALAXIES:,} galaxies (3 tomographic bins, 6 bin pairs).",
         "",
         "The treecorr stage's time within `descpipe run` (cwltool, no container), from its first step's start "

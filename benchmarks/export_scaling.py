@@ -8,15 +8,15 @@ cwltool takes to validate the result. Usage: python3 benchmarks/export_scaling.p
 """
 from __future__ import annotations
 
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
+
+from report import measured_on
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = (10, 100, 1000)
@@ -94,9 +94,7 @@ def main() -> None:
     lines = [
         "# Export scaling",
         "",
-        f"Measured {date.today().isoformat()} on {platform.node()} ({platform.machine()}, "
-        f"{platform.python_implementation()} {platform.python_version()}, 2 cores) by "
-        "`python3 benchmarks/export_scaling.py`.",
+        measured_on("python3 benchmarks/export_scaling.py") + ".",
         "",
         "Generated pipelines of chains of ten stages fanning out of each other. Times are wall times of "
         f"the whole command (Python start-up included), medians of {REPEAT} runs; `cwltool --validate` on "

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
+
+from report import measured_on
 
 REPO = Path(__file__).resolve().parent.parent
 MOCK = "pipelines/des-sv-mock.yaml"
@@ -155,15 +155,11 @@ def main() -> None:
         engine = engine_overhead(Path(scratch), args.repeat)
         io = io_floor(Path(scratch), args.repeat)
         rss = memory(Path(scratch))
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
     memory_ratio = rss[1][1] / rss[0][1]
     lines = [
         "# Science stages: engine overhead, I/O floor, memory",
         "",
-        f"Measured {date.today().isoformat()} on {platform.node()} ({cpu}, {os.cpu_count()} cores, "
-        f"{platform.python_implementation()} {platform.python_version()}) by "
-        f"`python3 benchmarks/science.py --repeat {args.repeat}`; times are medians of {args.repeat} runs, "
+        measured_on(f"python3 benchmarks/science.py --repeat {args.repeat}") + f"; times are medians of {args.repeat} runs, "
         "each a whole process, on files already in the page cache.",
         "",
         "## 1. Engine overhead",
