@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from report import measured_on
+from report import measured_on, write_report
 
 REPO = Path(__file__).resolve().parent.parent
 MOCK = "pipelines/des-sv-mock.yaml"
@@ -77,8 +77,7 @@ def main() -> None:
         f"{'met' if ratio_at_target <= TARGET else 'NOT met'} ({ratio_at_target:.3f}).",
         "",
     ]
-    (REPO / "benchmarks/containers.md").write_text("\n".join(lines), encoding="utf-8")
-    print("wrote benchmarks/containers.md")
+    write_report("containers.md", lines)
 
 
 if __name__ == "__main__":

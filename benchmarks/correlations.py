@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from report import measured_on
+from report import measured_on, write_report
 
 REPO = Path(__file__).resolve().parent.parent
 MOCK = "pipelines/des-sv-mock.yaml"
@@ -94,8 +94,7 @@ def main() -> None:
         "spreading the pairs over the nodes of a cluster (Toil on SLURM), one job per pair.",
         "",
     ]
-    (REPO / "benchmarks/correlations.md").write_text("\n".join(lines), encoding="utf-8")
-    print("wrote benchmarks/correlations.md")
+    write_report("correlations.md", lines)
 
 
 if __name__ == "__main__":

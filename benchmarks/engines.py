@@ -22,6 +22,8 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
+from report import write_report
+
 REPO = Path(__file__).resolve().parent.parent
 CHAIN = 20
 # (label, descpipe run options): the engines compared, cwltool first as the reference.
@@ -128,8 +130,8 @@ def main() -> None:
           f"{per_stage / overheads['cwltool'][0]:.1f} |" for label, (per_stage, times) in overheads.items()],
         "",
     ]
-    (REPO / "benchmarks/engines.md").write_text("\n".join(lines))
     print("\n".join(lines))
+    write_report("engines.md", lines)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from report import measured_on
+from report import measured_on, write_report
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = (10, 100, 1000)
@@ -112,8 +112,7 @@ def main() -> None:
         f"export <= 0.25x validate: {'met' if last[3] <= 0.25 else 'NOT met'} ({last[3]:.3f}).",
         "",
     ]
-    (REPO / "benchmarks/export_scaling.md").write_text("\n".join(lines), encoding="utf-8")
-    print("wrote benchmarks/export_scaling.md")
+    write_report("export_scaling.md", lines)
 
 
 if __name__ == "__main__":

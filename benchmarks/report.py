@@ -1,4 +1,4 @@
-"""What every benchmark report says first: when, on which machine, by which command."""
+"""What every benchmark report shares: when, on which machine, by which command, and where it goes."""
 from __future__ import annotations
 
 import os
@@ -15,3 +15,9 @@ def measured_on(command: str) -> str:
                platform.processor() or platform.machine())
     return (f"Measured {date.today().isoformat()} on {platform.node()} ({cpu}, {os.cpu_count()} cores, "
             f"{platform.python_implementation()} {platform.python_version()}) by `{command}`")
+
+
+def write_report(name: str, lines: list[str]) -> None:
+    """Write `benchmarks/<name>` (markdown lines) beside the scripts, and say so."""
+    (Path(__file__).resolve().parent / name).write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote benchmarks/{name}")

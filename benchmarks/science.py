@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from report import measured_on
+from report import measured_on, write_report
 
 REPO = Path(__file__).resolve().parent.parent
 MOCK = "pipelines/des-sv-mock.yaml"
@@ -204,8 +204,7 @@ def main() -> None:
         f"4x / 1x = **{memory_ratio:.2f}**; target ≤ {TARGETS['memory']}: {verdict(memory_ratio, TARGETS['memory'])}.",
         "",
     ]
-    (REPO / "benchmarks/science.md").write_text("\n".join(lines), encoding="utf-8")
-    print("wrote benchmarks/science.md")
+    write_report("science.md", lines)
 
 
 if __name__ == "__main__":

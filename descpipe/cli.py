@@ -47,20 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Build the base image (from debootstrap unless pipeline.base_image "
                                 "says otherwise) and every stage image; skip those whose build context has not "
                                 "changed; record their ids in runtime.working for export and run.")
-    build.add_argument("pipeline", type=Path, help="the pipeline file")
-    build.add_argument("--engine", choices=("docker", "podman"), default="docker",
-                       help="the container engine to build with (default: docker)")
-    for verb, what in (("push", "push each stage's built image to the registry its name starts with"),
-                       ("pull", "pull each stage's image (by digest when `push` recorded one)")):
-        sub = commands.add_parser(verb, help=what, description=what[0].upper() + what[1:] + ", and record "
-                                  "it for pinning. The registry is part of the image name: set pipeline.owner "
-                                  "to, for example, registry.example.org:5000/desc.")
-        sub.add_argument("pipeline", type=Path, help="the pipeline file")
-        sub.add_argument("--engine", choices=("docker", "podman"), default="docker",
-                         help="the container engine (default: docker)")
     build.add_argument("--singularity", type=Path, metavar="DIR",
                        help="also convert the images to SIF files in DIR, named as `CWL_SINGULARITY_CACHE=DIR "
                        "cwltool --singularity` expects; without apptainer/singularity, print the commands")
+    image_commands = [build]
+    for verb, what in (("push", "push each stage's built image to the registry its name starts with"),
+                       ("pull", "pull each stage's image (by digest when `push` recorded one)")):
+        image_commands.append(commands.add_parser(
+            verb, help=what, description=what[0].upper() + what[1:] + ", and record it for pinning. The "
+            "registry is part of the image name: set pipeline.owner to, for example, registry.example.org:5000/desc."))
+    for command in image_commands:
+        command.add_argument("pipeline", type=Path, help="the pipeline file")
+        command.add_argument("--engine", choices=("docker", "podman"), default="docker",
+                             help="the container engine (default: docker)")
 
     local = commands.add_parser("local", help="write a bash script that runs each stage with docker run",
                                 description="Write the prototype's launcher: a bash script that runs the "
