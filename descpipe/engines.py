@@ -112,6 +112,10 @@ class Cwltool(Engine):
                    # outputs and logs in its folder of the job cache below.)
                    "--tmpdir-prefix", str(working / "tmp") + "/",
                    "--leave-tmpdir",
+                   # Formats are exact EDAM IRIs, which cwltool checks without the ontology: do not
+                   # fetch and parse EDAM (several MB of OWL) on every run, nor hang where nodes
+                   # have no network.
+                   "--skip-schemas",
                    # MPI stages use cwltool's MPIRequirement extension.
                    "--enable-ext",
                    # Every run fills the cache, so that a killed or failed run can be resumed;

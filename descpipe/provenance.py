@@ -25,23 +25,26 @@ RECORD = "run-record.json"
 CRATE = "crate"
 
 
-def sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes, read in blocks so that catalogs of any size fit."""
-    digest = hashlib.sha256()
+def checksum(path: Path) -> str:
+    """A file's SHA-1 in CWL's notation, `sha1$<hex>`: the checksum CWL engines give every output
+    file (and the RO-Crate names files by), so one notation serves every file of a record. Read in
+    blocks so that catalogs of any size fit."""
+    digest = hashlib.sha1(usedforsecurity=False)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+    return f"sha1${digest.hexdigest()}"
 
 
-def _file_entry(path: Path) -> dict[str, Any]:
-    return {"path": str(path.resolve()), "sha256": sha256(path), "size": path.stat().st_size}
+def _file_entry(path: Path, known: Optional[str] = None) -> dict[str, Any]:
+    """Path, checksum and size of a file; `known` is a checksum the engine already computed."""
+    return {"path": str(path.resolve()), "checksum": known or checksum(path), "size": path.stat().st_size}
 
 
 def _code(directory: Path) -> dict[str, str]:
-    """sha256 of every file in a stage's directory, by relative path: all of it reaches the
+    """The checksum of every file in a stage's directory, by relative path: all of it reaches the
     engine (and cwltool's cache key), so all of it is recorded."""
-    return {str(path.relative_to(directory)): sha256(path)
+    return {str(path.relative_to(directory)): checksum(path)
             for path in sorted(directory.rglob("*")) if path.is_file()}
 
 
@@ -62,12 +65,15 @@ def stage_status(events: dict[str, str], succeeded: bool) -> str:
 
 
 def record(pipeline: Pipeline, run: dict[str, Any], events: dict[str, dict[str, str]],
-           exits: dict[str, int], pins: Optional[dict[str, Pin]], products: list[Path]) -> dict[str, Any]:
+           exits: dict[str, int], pins: Optional[dict[str, Pin]],
+           products: dict[Path, Optional[str]]) -> dict[str, Any]:
     """The run record: `run` (engine, container, times, status, command) plus what ran on what.
 
     `events` are the engine's stage events with their times, `exits` the exit statuses of the
     stages that failed, `pins` the image ids the stages ran in (None with no container),
-    `products` the files the run left in the output directory.
+    `products` the files the run left in the output directory, each with the checksum the engine
+    computed while collecting it (None if it did not): hashing them again would cost a second
+    read of every catalog.
     """
     succeeded = run["status"] == "success"
     stages = {}
@@ -95,7 +101,8 @@ def record(pipeline: Pipeline, run: dict[str, Any], events: dict[str, dict[str, 
     return {"descpipe": __version__, "pipeline": pipeline.name, **run,
             "pipeline_file": _file_entry(pipeline.file),
             "stages": stages, "inputs": inputs,
-            "outputs": {str(path.resolve().relative_to(output)): _file_entry(path) for path in sorted(products)}}
+            "outputs": {str(path.resolve().relative_to(output)): _file_entry(path, products[path])
+                        for path in sorted(products)}}
 
 
 def write_record(folder: Path, entry: dict[str, Any], copies: list[Path]) -> Path:
@@ -138,7 +145,7 @@ def summary(path: Path, entry: dict[str, Any]) -> str:
              f"{entry['started']} to {entry['finished']}",
              f"  run by descpipe {entry['descpipe']} with {entry['engine']}, container: {entry['container']}"
              + (", resuming an earlier run" if entry.get("resume") else ""),
-             f"  pipeline file {entry['pipeline_file']['path']} (sha256 {entry['pipeline_file']['sha256']})",
+             f"  pipeline file {entry['pipeline_file']['path']} ({entry['pipeline_file']['checksum']})",
              f"  record {path}; beside it: {', '.join(entry['files'])}",
              "stages (in run order):"]
     for name, stage in entry["stages"].items():
@@ -148,14 +155,14 @@ def summary(path: Path, entry: dict[str, Any]) -> str:
         lines.append(f"  {name}: {stage['status']}"
                      + (f" (exit status {stage['exit_status']})" if stage["exit_status"] is not None else "")
                      + (f", {stage['started']} to {stage['finished']}" if stage["started"] else ""))
-        lines.append(f"    code {code['path']}/run.py sha256 {code['files'].get('run.py', '(none)')}"
+        lines.append(f"    code {code['path']}/run.py {code['files'].get('run.py', '(none)')}"
                      + (f" (+{others} more files)" if others else "") + f"; {image}")
         if stage["parameters"]:
             lines.append("    parameters " + ", ".join(f"{key}={json.dumps(value)}"
                                                      for key, value in stage["parameters"].items()))
     for title, files in (("inputs", entry["inputs"]), ("outputs", entry["outputs"])):
         lines.append(f"{title}:" + ("" if files else " none"))
-        lines += [f"  {name}: {file['path']} ({file['size']} bytes) sha256 {file['sha256']}"
+        lines += [f"  {name}: {file['path']} ({file['size']} bytes) {file['checksum']}"
                   for name, file in files.items()]
     if entry.get("crate"):
         lines.append(f"Workflow Run RO-Crate: {path.parent / entry['crate']}")

@@ -107,7 +107,7 @@ def run_pipeline(pipeline: Pipeline, engine_name: Optional[str] = None, containe
         # The products of an earlier run stay as they were; finished stages' outputs stay in the
         # engine's cache (or job store) for --resume.
         shutil.rmtree(incoming, ignore_errors=True)
-        record_path = write_record(pipeline.working / FOLDER, record(pipeline, run, events, exits, pins, []), copies)
+        record_path = write_record(pipeline.working / FOLDER, record(pipeline, run, events, exits, pins, {}), copies)
         report(f"descpipe: {pipeline.name} failed after {elapsed:.1f} s "
                f"({engine.name} exit status {result.returncode}); nothing was put in {pipeline.output}; "
                f"run record in {record_path}")
@@ -191,11 +191,11 @@ def _say_tail(text: str, say: Callable[[str], None]) -> None:
         say(f"    {line}")
 
 
-def _collect_outputs(outputs: dict, incoming: Path, output: Path) -> list[Path]:
+def _collect_outputs(outputs: dict, incoming: Path, output: Path) -> dict[Path, Optional[str]]:
     """Rename the engine's outputs from `incoming` into `output` (stage stdout and stderr into its
-    logs/ folder); return their new paths. Renames within one folder tree: a reader sees each
-    file whole or not at all."""
-    moved = []
+    logs/ folder); return their new paths, each with the checksum the engine gave it (if any).
+    Renames within one folder tree: a reader sees each file whole or not at all."""
+    moved = {}
     for key, value in outputs.items():
         is_log = key.endswith((f"{SEPARATOR}stdout", f"{SEPARATOR}stderr"))
         for file in _files(value):
@@ -203,7 +203,7 @@ def _collect_outputs(outputs: dict, incoming: Path, output: Path) -> list[Path]:
             target = (output / "logs" if is_log else output) / source.relative_to(incoming.resolve())
             target.parent.mkdir(parents=True, exist_ok=True)
             source.replace(target)
-            moved.append(target)
+            moved[target] = file.get("checksum")
     return moved
 
 

@@ -15,8 +15,13 @@ FAN = "pipelines/fan.yaml"
 STAGES = ("split", "sum_evens", "sum_odds", "combine")
 
 
-def digest(path: Path, algorithm: str) -> str:
+def digest(path: Path, algorithm: str = "sha1") -> str:
     return hashlib.new(algorithm, path.read_bytes()).hexdigest()
+
+
+def checksum(path: Path) -> str:
+    """A file's checksum as CWL engines write it."""
+    return "sha1$" + digest(path)
 
 
 @pytest.fixture
@@ -42,16 +47,17 @@ def test_run_record_says_what_ran_on_what_with_checksums_of_the_files(recorded, 
     assert list(record["stages"]) == list(STAGES)
     for name, stage in record["stages"].items():
         assert stage["status"] == "ran" and stage["exit_status"] == 0 and stage["started"] <= stage["finished"]
-        assert stage["code"]["files"]["run.py"] == digest(toy / "stages" / name / "run.py", "sha256")
+        assert stage["code"]["files"]["run.py"] == checksum(toy / "stages" / name / "run.py")
         assert stage["image_id"] is None, "no container: no image ran"
     assert record["stages"]["split"]["parameters"] == {"scale": 3}
-    assert record["inputs"]["numbers"]["sha256"] == digest(toy / "pipelines/numbers.txt", "sha256")
-    assert record["inputs"]["sum_evens.config"]["sha256"] == digest(toy / "pipelines/sum.yaml", "sha256")
+    assert record["inputs"]["numbers"]["checksum"] == checksum(toy / "pipelines/numbers.txt")
+    assert record["inputs"]["sum_evens.config"]["checksum"] == checksum(toy / "pipelines/sum.yaml")
+    assert record["pipeline_file"]["checksum"] == checksum(toy / FAN)
     on_disk = sorted(str(p.relative_to(recorded)) for p in recorded.rglob("*")
                      if p.is_file() and "provenance" not in p.parts)
     assert sorted(record["outputs"]) == on_disk
     for name, entry in record["outputs"].items():
-        assert entry["sha256"] == digest(recorded / name, "sha256"), name
+        assert entry["checksum"] == checksum(recorded / name) and entry["size"] == (recorded / name).stat().st_size
 
 
 def test_provenance_gives_a_workflow_run_crate_matching_the_outputs(recorded):
@@ -74,7 +80,7 @@ def test_provenance_gives_a_workflow_run_crate_matching_the_outputs(recorded):
         for result in action.get("result", []):
             name = result.get("alternateName")
             if name in products:
-                assert result["sha1"] == digest(products[name], "sha1") == digest(folder / result.id, "sha1"), name
+                assert result["sha1"] == digest(products[name]) == digest(folder / result.id), name
                 checked.add(name)
     # The crate names files by content: the empty stage logs are one entity, under one of their names.
     assert checked - {name for name, path in products.items() if not path.stat().st_size} == {
@@ -87,10 +93,10 @@ def test_descpipe_provenance_summarises_a_run_for_a_person(recorded, toy):
     text = result.stdout
     assert text.startswith("fan: success (exit status 0), ")
     for stage in STAGES:
-        run_py = digest(toy / "stages" / stage / "run.py", "sha256")
-        assert f"  {stage}: ran (exit status 0), " in text and f"{stage}/run.py sha256 {run_py}" in text
-    assert f"numbers: {toy / 'pipelines/numbers.txt'} (14 bytes) sha256 " in text
-    assert f"total.json: {recorded / 'total.json'} (39 bytes) sha256 {digest(recorded / 'total.json', 'sha256')}" in text
+        run_py = checksum(toy / "stages" / stage / "run.py")
+        assert f"  {stage}: ran (exit status 0), " in text and f"{stage}/run.py {run_py}" in text
+    assert f"numbers: {toy / 'pipelines/numbers.txt'} (14 bytes) {checksum(toy / 'pipelines/numbers.txt')}" in text
+    assert f"total.json: {recorded / 'total.json'} (39 bytes) {checksum(recorded / 'total.json')}" in text
     assert "Workflow Run RO-Crate: pipelines/output/provenance/crate" in text
 
 
