@@ -159,7 +159,11 @@ def _read_yaml(file: Path) -> Any:
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read the pipeline file: {getattr(e, 'strerror', None) or e}", file) from None
     try:
-        return YAML(typ="rt", pure=True).load(text)
+        # libyaml (ruamel.yaml.clib) parses, six times faster than ruamel.yaml's pure-Python
+        # round-trip parser; the round-trip constructor then builds mappings and lists that keep
+        # the line of every key and item, for messages.
+        node = YAML(typ="safe").compose(text)
+        return None if node is None else YAML(typ="rt").constructor.construct_document(node)
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         problem = " ".join(f"{e.context or ''} {e.problem or ''}".split())
