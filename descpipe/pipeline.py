@@ -75,7 +75,8 @@ class _Place:
 
     @staticmethod
     def line(node: Any, key: Any = None) -> Optional[int]:
-        if isinstance(node, CommentedMap) and key is not None and key in node:
+        # A key merged in with `<<:` has no line of its own: the mapping's line stands in.
+        if isinstance(node, CommentedMap) and key is not None and key in (node.lc.data or {}):
             return node.lc.key(key)[0] + 1
         if isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
             return node.lc.item(key)[0] + 1
