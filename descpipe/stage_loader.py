@@ -133,8 +133,10 @@ def config_file_type(spec: StageSpec, tag: str) -> Optional[FileType]:
 
 
 def _import_stage_class(run_py: Path) -> type:
-    directory = str(run_py.parent.resolve())
-    path = os.path.abspath(run_py)
+    # Absolute but not resolved (that costs 40 ms over 1,000 stages): the stage's helper modules
+    # are found through this folder, so their `__file__` starts with it as written here.
+    directory = os.path.abspath(run_py.parent)
+    path = os.path.join(directory, run_py.name)
     # Compiled and run here rather than through importlib, whose machinery (a module spec, a
     # look for cached bytecode) costs half as much again as compiling: 60 ms over 1,000 stages.
     module = types.ModuleType(f"descpipe_stage_{abs(hash(directory))}")
@@ -159,8 +161,7 @@ def _import_stage_class(run_py: Path) -> type:
         sys.path.remove(directory)
         # Helper modules of one stage (say `mocks.py`) must not shadow another stage's.
         for name in set(sys.modules) - before:
-            if getattr(sys.modules[name], "__file__", "") and \
-                    str(Path(sys.modules[name].__file__).resolve()).startswith(directory + "/"):
+            if (getattr(sys.modules[name], "__file__", None) or "").startswith(directory + os.sep):
                 del sys.modules[name]
     stage_class = getattr(module, "Stage", None)
     if not (isinstance(stage_class, type) and issubclass(stage_class, Stage)):
