@@ -166,6 +166,7 @@ def workflow(pipeline: Pipeline, tool_reference: dict[str, str]) -> dict[str, An
     # The step whose outputs a tag comes from: a split stage's come from its gather step.
     made_by = {tag: _step_name(stage.name, "gather" if stage.split else None)
                for stage in pipeline.stages for tag in stage.spec.outputs}
+    final = set(pipeline.final)   # looked up once per output tag: thousands of times
     steps: dict[str, Any] = {}
     outputs: dict[str, Any] = {}
     for stage in pipeline.stages:
@@ -200,7 +201,7 @@ def workflow(pipeline: Pipeline, tool_reference: dict[str, str]) -> dict[str, An
         else:
             steps[spec.name] = {"run": tool_reference[spec.name], "in": wiring, "out": produced}
         for tag in spec.outputs:
-            if tag in pipeline.final:
+            if tag in final:
                 outputs[tag] = {"type": "File", "outputSource": f"{final_step}/{tag}"}
         for stream in ("stdout", "stderr"):
             outputs[own(stream)] = {"type": "File", "outputSource": f"{final_step}/{stream}"}

@@ -75,7 +75,8 @@ class _Place:
 
     @staticmethod
     def line(node: Any, key: Any = None) -> Optional[int]:
-        if isinstance(node, CommentedMap) and key is not None and key in node:
+        # A key merged in with `<<:` has no line of its own: the mapping's line stands in.
+        if isinstance(node, CommentedMap) and key is not None and key in (node.lc.data or {}):
             return node.lc.key(key)[0] + 1
         if isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
             return node.lc.item(key)[0] + 1
@@ -96,8 +97,9 @@ def load_pipeline(path: Path | str) -> Pipeline:
     runtime = _section(place, document, "runtime", RUNTIME_KEYS, required=False)
 
     stage_names = _names(place, pipeline, "stages", required=True)
+    listed = set(stage_names)   # for the lookups below: a pipeline may have thousands of stages
     for key in document:
-        if key not in ("pipeline", "runtime") and key not in stage_names:
+        if key not in ("pipeline", "runtime") and key not in listed:
             raise place.error(f"unknown key {key!r}: top-level keys are 'pipeline', 'runtime' and one "
                               f"section per stage in pipeline.stages ({', '.join(stage_names)})", document, key)
     image_dirs = [base / d for d in _names(place, pipeline, "images", required=True, is_path=True)]
@@ -107,7 +109,7 @@ def load_pipeline(path: Path | str) -> Pipeline:
 
     runtime_config = _mapping(place, runtime, "config")
     for stage_name in runtime_config:
-        if stage_name not in stage_names:
+        if stage_name not in listed:
             raise place.error(f"runtime.config names {stage_name!r}, which is not in pipeline.stages",
                               runtime_config, stage_name)
 
@@ -123,7 +125,7 @@ def load_pipeline(path: Path | str) -> Pipeline:
                                        f"{owner}/{basename}-{name}:{version}", base)
         depends_on[name] = _names(place, section, "depends-on", required=False)
         for other in depends_on[name]:
-            if other not in stage_names:
+            if other not in listed:
                 raise place.error(f"stage {name!r} depends on {other!r}, which is not in pipeline.stages",
                                   section["depends-on"], depends_on[name].index(other))
 
@@ -133,8 +135,9 @@ def load_pipeline(path: Path | str) -> Pipeline:
     order = _run_order(place, document, pipeline, stages, producers, depends_on)
     all_outputs = [tag for name in order for tag in stages[name].spec.outputs]
     final = _names(place, runtime, "final", required=False) or all_outputs
+    made = set(all_outputs)
     for index, tag in enumerate(final):
-        if tag not in all_outputs:
+        if tag not in made:
             raise place.error(f"runtime.final lists {tag!r}, which no stage makes "
                               f"(outputs: {', '.join(all_outputs)})", runtime["final"], index)
     return Pipeline(
@@ -159,7 +162,11 @@ def _read_yaml(file: Path) -> Any:
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read the pipeline file: {getattr(e, 'strerror', None) or e}", file) from None
     try:
-        return YAML(typ="rt", pure=True).load(text)
+        # libyaml (ruamel.yaml.clib) parses, six times faster than ruamel.yaml's pure-Python
+        # round-trip parser; the round-trip constructor then builds mappings and lists that keep
+        # the line of every key and item, for messages.
+        node = YAML(typ="safe").compose(text)
+        return None if node is None else YAML(typ="rt").constructor.construct_document(node)
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         problem = " ".join(f"{e.context or ''} {e.problem or ''}".split())
@@ -201,7 +208,7 @@ def _names(place: _Place, parent: CommentedMap, key: str, required: bool, is_pat
             raise place.error(f"missing '{key}:'", parent)
         return []
     items = value if isinstance(value, CommentedSeq) else [value]
-    names = []
+    names: dict[str, None] = {}   # a dict, to find repeats fast in a list of thousands
     for index, item in enumerate(items):
         if not isinstance(item, str) or not (is_path or NAME_PATTERN.match(item)):
             rule = "a path" if is_path else f"a name ({NAME_RULE})"
@@ -210,8 +217,8 @@ def _names(place: _Place, parent: CommentedMap, key: str, required: bool, is_pat
                               index if isinstance(value, CommentedSeq) else key)
         if item in names:
             raise place.error(f"{item!r} is listed twice in '{key}'", value, index)
-        names.append(item)
-    return names
+        names[item] = None
+    return list(names)
 
 
 def _path_value(place: _Place, parent: CommentedMap, key: str, default: str) -> str:
@@ -416,9 +423,9 @@ def _run_order(place: _Place, document: CommentedMap, pipeline: CommentedMap,
                stages: dict[str, PipelineStage], producers: dict[str, str],
                depends_on: dict[str, list[str]]) -> list[str]:
     """Stages in an order that respects data flow and `depends-on`; ties keep pipeline.stages order."""
-    reads_from = {name: sorted({producers[t] for t in s.spec.inputs if t in producers}, key=list(stages).index)
-                  for name, s in stages.items()}
     index = {name: i for i, name in enumerate(stages)}
+    reads_from = {name: sorted({producers[t] for t in s.spec.inputs if t in producers}, key=index.get)
+                  for name, s in stages.items()}
     cycle = _find_cycle(reads_from)
     if cycle:
         path = " <- ".join(cycle)

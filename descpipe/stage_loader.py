@@ -1,11 +1,12 @@
 """Find a stage's directory, import its `run.py` in isolation and read its metadata."""
 from __future__ import annotations
 
-import importlib.util
 import inspect
+import os
 import re
 import sys
 import traceback
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -52,10 +53,9 @@ def load_stage(directory: Path) -> StageSpec:
     """Import `directory/run.py` without running it as a script and check its `Stage` class."""
     run_py = directory / "run.py"
     stage_class = _import_stage_class(run_py)
-    line = _class_line(run_py)
 
     def fail(message: str) -> UserError:
-        return UserError(message, run_py, line)
+        return UserError(message, run_py, _class_line(run_py))
 
     kinds = {}
     for kind in ("inputs", "outputs", "config", "parameters", "resources"):
@@ -133,21 +133,24 @@ def config_file_type(spec: StageSpec, tag: str) -> Optional[FileType]:
 
 
 def _import_stage_class(run_py: Path) -> type:
-    module_name = f"descpipe_stage_{abs(hash(str(run_py.resolve())))}"
-    spec = importlib.util.spec_from_file_location(module_name, run_py)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    directory = str(run_py.parent.resolve())
+    # Absolute but not resolved (that costs 40 ms over 1,000 stages): the stage's helper modules
+    # are found through this folder, so their `__file__` starts with it as written here.
+    directory = os.path.abspath(run_py.parent)
+    path = os.path.join(directory, run_py.name)
+    # Compiled and run here rather than through importlib, whose machinery (a module spec, a
+    # look for cached bytecode) costs half as much again as compiling: 60 ms over 1,000 stages.
+    module = types.ModuleType(f"descpipe_stage_{abs(hash(directory))}")
+    module.__file__ = path
     before = set(sys.modules)
     # Like `python3 run.py`, which puts the script's folder first on the path.
     sys.path.insert(0, directory)
     try:
-        spec.loader.exec_module(module)
+        # dont_inherit: run.py gets its own __future__ imports, not this module's, as importing it would.
+        exec(compile(run_py.read_bytes(), path, "exec", dont_inherit=True), module.__dict__)
     except SyntaxError as e:
         raise UserError(f"syntax error: {e.msg}", run_py, e.lineno) from None
     except (Exception, SystemExit) as e:
-        frames = [f for f in traceback.extract_tb(e.__traceback__)
-                  if Path(f.filename).resolve() == run_py.resolve()]
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == path]
         line = frames[-1].lineno if frames else None
         hint = ("; import science libraries inside run(), not at the top of run.py"
                 if isinstance(e, ImportError) else
@@ -158,8 +161,7 @@ def _import_stage_class(run_py: Path) -> type:
         sys.path.remove(directory)
         # Helper modules of one stage (say `mocks.py`) must not shadow another stage's.
         for name in set(sys.modules) - before:
-            if getattr(sys.modules[name], "__file__", "") and \
-                    str(Path(sys.modules[name].__file__).resolve()).startswith(directory + "/"):
+            if (getattr(sys.modules[name], "__file__", None) or "").startswith(directory + os.sep):
                 del sys.modules[name]
     stage_class = getattr(module, "Stage", None)
     if not (isinstance(stage_class, type) and issubclass(stage_class, Stage)):

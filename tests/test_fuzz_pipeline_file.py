@@ -40,6 +40,13 @@ def load_or_user_error(text: str) -> None:
         assert str(e).startswith(str(path)), str(e)
 
 
+@pytest.mark.parametrize("text", ["pipeline: {images: ../stages, stages: split}\n",   # no runtime section
+                                  "pipeline: {images: ../stages, stages: split, <<: {bogus: 1}}\n",
+                                  "pipeline: {<<: {images: ../stages, stages: split, bogus: 1}}\n"])
+def test_keys_without_a_line_of_their_own_still_give_a_user_error(text):
+    load_or_user_error(text)
+
+
 @FUZZ_SETTINGS
 @given(st.text(max_size=300))
 def test_random_text_never_crashes(text):
