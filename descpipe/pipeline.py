@@ -6,7 +6,6 @@ naming the file and line.
 """
 from __future__ import annotations
 
-import heapq
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import UserError
 from .filetypes import FileType, missing_columns
+from .graph import ancestors, find_cycle, run_order
 from .stage_loader import NAME_PATTERN, NAME_RULE, StageSpec, config_file_type, find_stage_directory, load_stage
 
 PIPELINE_KEYS = ("images", "stages", "owner", "basename", "version", "base_image")
@@ -426,7 +426,7 @@ def _run_order(place: _Place, document: CommentedMap, pipeline: CommentedMap,
     index = {name: i for i, name in enumerate(stages)}
     reads_from = {name: sorted({producers[t] for t in s.spec.inputs if t in producers}, key=index.get)
                   for name, s in stages.items()}
-    cycle = _find_cycle(reads_from)
+    cycle = find_cycle(reads_from)
     if cycle:
         path = " <- ".join(cycle)
         raise place.error(f"the stages form a cycle through their files ({path}, each reading "
@@ -441,68 +441,13 @@ def _run_order(place: _Place, document: CommentedMap, pipeline: CommentedMap,
                 raise place.error(f"stage {name!r} reads files made by {producer!r}, but its depends-on "
                                   f"omits it: add {producer!r} or drop depends-on", section, "depends-on")
         for other in listed:
-            if name in _ancestors(other, reads_from):
+            if name in ancestors(other, reads_from):
                 raise place.error(f"stage {name!r} depends on {other!r}, but {other!r} reads files that "
                                   f"{name!r} makes: this depends-on contradicts the data flow",
                                   section["depends-on"], listed.index(other))
     edges = {name: sorted(set(reads_from[name]) | set(depends_on[name]), key=index.get) for name in stages}
-    cycle = _find_cycle(edges)
+    cycle = find_cycle(edges)
     if cycle:
         raise place.error(f"the depends-on entries form a cycle ({' -> '.join(cycle)})",
                           document[cycle[0]], "depends-on")
-    # Kahn's algorithm, always taking the ready stage listed first in pipeline.stages.
-    waiting = {name: len(before) for name, before in edges.items()}
-    followers: dict[str, list[str]] = {name: [] for name in stages}
-    for name, before in edges.items():
-        for other in before:
-            followers[other].append(name)
-    ready = [index[name] for name, count in waiting.items() if count == 0]
-    heapq.heapify(ready)
-    names = list(stages)
-    order: list[str] = []
-    while ready:
-        name = names[heapq.heappop(ready)]
-        order.append(name)
-        for follower in followers[name]:
-            waiting[follower] -= 1
-            if waiting[follower] == 0:
-                heapq.heappush(ready, index[follower])
-    return order
-
-
-def _ancestors(name: str, edges: dict[str, list[str]]) -> set[str]:
-    seen: set[str] = set()
-    todo = list(edges[name])
-    while todo:
-        current = todo.pop()
-        if current not in seen:
-            seen.add(current)
-            todo.extend(edges[current])
-    return seen
-
-
-def _find_cycle(edges: dict[str, list[str]]) -> Optional[list[str]]:
-    """A cycle `[a, b, ..., a]` in the graph, or None."""
-    state: dict[str, int] = {}   # 1: on the current path, 2: done
-    path: list[str] = []
-
-    def visit(node: str) -> Optional[list[str]]:
-        state[node] = 1
-        path.append(node)
-        for nxt in edges[node]:
-            if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
-            if nxt not in state:
-                found = visit(nxt)
-                if found:
-                    return found
-        path.pop()
-        state[node] = 2
-        return None
-
-    for start in edges:
-        if start not in state:
-            found = visit(start)
-            if found:
-                return found
-    return None
+    return run_order(edges)
