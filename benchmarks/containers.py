@@ -8,7 +8,6 @@ Needs the Docker engine (bash scripts/containers.sh). Usage: python3 benchmarks/
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
 import sys
@@ -16,10 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from report import measured_on, write_report
+from report import EXAMPLE, example_checkout, example_stages, measured_on, write_report
 
-REPO = Path(__file__).resolve().parent.parent
-MOCK = "pipelines/des-sv-mock.yaml"
 SIZES = (100_000, 1_000_000)
 TARGET = 1.25   # Docker / no container at 10^6 galaxies
 
@@ -33,30 +30,22 @@ def descpipe(root: Path, *args: str) -> float:
     return time.perf_counter() - started
 
 
-def checkout(scratch: Path, galaxies: int) -> Path:
-    root = scratch / f"n{galaxies}"
-    for folder in ("images", "pipelines"):
-        shutil.copytree(REPO / folder, root / folder)
-    pipeline = root / MOCK
-    pipeline.write_text(pipeline.read_text().replace("n_galaxies: 100000", f"n_galaxies: {galaxies}"))
-    return root
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2, help="runs of each kind per size (default 2)")
     args = parser.parse_args()
     rows = []
+    stages = example_stages()
     with tempfile.TemporaryDirectory(prefix="descpipe-bench-") as scratch:
         for galaxies in SIZES:
-            root = checkout(Path(scratch), galaxies)
-            descpipe(root, "build", MOCK)
+            root = example_checkout(Path(scratch) / f"n{galaxies}", galaxies)
+            descpipe(root, "build", EXAMPLE)
             times: dict[str, list[float]] = {"none": [], "docker": []}
             for _ in range(args.repeat):
                 for container in times:
-                    times[container].append(descpipe(root, "run", MOCK, "--container", container))
+                    times[container].append(descpipe(root, "run", EXAMPLE, "--container", container))
             none, docker = statistics.median(times["none"]), statistics.median(times["docker"])
-            rows.append((galaxies, none, docker, docker / none, (docker - none) / 4))
+            rows.append((galaxies, none, docker, docker / none, (docker - none) / len(stages)))
             print(f"{galaxies:>9,} galaxies: no container {none:.1f} s, docker {docker:.1f} s, "
                   f"ratio {docker / none:.3f}", flush=True)
     ratio_at_target = rows[-1][3]
@@ -65,7 +54,7 @@ def main() -> None:
         "",
         measured_on(f"python3 benchmarks/containers.py --repeat {args.repeat}") + ".",
         "",
-        "The example pipeline (4 stages: mock catalogs, tomography, pz_stack, treecorr) run with "
+        f"The example pipeline ({len(stages)} stages: {', '.join(stages)}) run with "
         "`descpipe run` (cwltool) with no container and in Docker, alternately, on the same machine "
         f"in the same run; each figure is the median of {args.repeat} runs.",
         "",

@@ -9,26 +9,21 @@ threads. Writes benchmarks/correlations.md. Usage: python3 benchmarks/correlatio
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from report import measured_on, write_report
+from report import EXAMPLE, example_checkout, measured_on, write_report
 
-REPO = Path(__file__).resolve().parent.parent
-MOCK = "pipelines/des-sv-mock.yaml"
 GALAXIES = 500_000
 
 
 def checkout(scratch: Path, name: str, treecorr_section: str) -> Path:
-    root = scratch / name
-    for folder in ("images", "pipelines"):
-        shutil.copytree(REPO / folder, root / folder)
-    pipeline = root / MOCK
-    text = pipeline.read_text().replace("n_galaxies: 100000", f"n_galaxies: {GALAXIES}")
+    root = example_checkout(scratch / name, GALAXIES)
+    pipeline = root / EXAMPLE
+    text = pipeline.read_text()
     text, count = re.subn(r"treecorr:\n(  .*\n)*", "treecorr:\n" + treecorr_section, text)
     assert count == 1, "the example's treecorr section moved"
     pipeline.write_text(text)
@@ -37,7 +32,7 @@ def checkout(scratch: Path, name: str, treecorr_section: str) -> Path:
 
 def stage_seconds(root: Path, *engine_options: str) -> float:
     """Run the example; return the time from the first treecorr step's start to the last one's end."""
-    result = subprocess.run([sys.executable, "-m", "descpipe", "run", MOCK, "--", *engine_options],
+    result = subprocess.run([sys.executable, "-m", "descpipe", "run", EXAMPLE, "--", *engine_options],
                             cwd=root, capture_output=True, text=True)
     if result.returncode:
         sys.exit(f"run failed in {root}:\n{result.stdout}{result.stderr}")

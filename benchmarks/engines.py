@@ -11,9 +11,6 @@ Usage: python3 benchmarks/engines.py   (about 5 minutes on 2 cores)
 """
 from __future__ import annotations
 
-import datetime
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -22,10 +19,10 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
-from report import write_report
+from report import EXAMPLE, example_checkout, example_stages, measured_on, write_report
 
-REPO = Path(__file__).resolve().parent.parent
 CHAIN = 20
+EXAMPLE_GALAXIES = 100_000   # the example's own size
 # (label, descpipe run options): the engines compared, cwltool first as the reference.
 ENGINES = (("cwltool", ()),
            ("Toil, single_machine", ("--engine", "toil", "--batch-system", "single_machine")),
@@ -80,22 +77,17 @@ def chain_pipeline(root: Path, length: int) -> Path:
     return pipeline
 
 
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+def versions() -> str:
+    """The engines' versions, which the figures depend on most."""
     slurm = subprocess.run(["sinfo", "--version"], capture_output=True, text=True).stdout.strip()
-    return (f"{os.cpu_count()} cores ({cpu}), {memory_gib:.0f} GiB, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, Toil {version('toil')}, cwltool {version('cwltool')}, {slurm} "
+    return (f"Toil {version('toil')}, cwltool {version('cwltool')}, {slurm} "
             "(one node on loopback, scripts/slurm.sh)")
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="descpipe-bench-") as scratch:
-        root = Path(scratch)
-        for folder in ("images", "pipelines"):
-            shutil.copytree(REPO / folder, root / folder)
-        example = root / "pipelines/des-sv-mock.yaml"
+        root = example_checkout(Path(scratch), EXAMPLE_GALAXIES)
+        example = root / EXAMPLE
         chains = {length: chain_pipeline(root, length) for length in (1, CHAIN)}
         example_times, overheads = {}, {}
         for label, options in ENGINES:
@@ -107,13 +99,11 @@ def main() -> None:
     lines = [
         "# Engine benchmark",
         "",
-        f"Written by `python3 benchmarks/engines.py` on {datetime.date.today().isoformat()}, all figures from "
-        "one run of it: one run per engine and case, on a machine that may be doing other work, so read "
+        measured_on("python3 benchmarks/engines.py") + f", with {versions()}. All figures are from one "
+        "run of it: one run per engine and case, on a machine that may be doing other work, so read "
         "them as rough ratios.",
         "",
-        f"Machine: {machine()}.",
-        "",
-        "## The example pipeline (pipelines/des-sv-mock.yaml, 4 stages, no container)",
+        f"## The example pipeline ({EXAMPLE}, {len(example_stages())} stages, no container)",
         "",
         "| engine | wall time (s) | divided by cwltool's |",
         "| --- | ---: | ---: |",

@@ -5,382 +5,381 @@ $namespaces:
   edam: http://edamontology.org/
 $schemas:
   - https://edamontology.org/EDAM_1.25.owl
-$graph:
-  - class: CommandLineTool
-    id: tomography
-    label: tomography
-    doc: |
-      Assign every galaxy of the photo-z catalog to a tomographic redshift bin.
+class: Workflow
+id: main
+label: des-sv
+doc: "The des-sv pipeline, exported by descpipe from des-sv.yaml."
+inputs:
+  photoz-catalog:
+    type: File
+    format: edam:format_2333
+  shear-catalog:
+    type: File
+    format: edam:format_2333
+  tomography.code:
+    type: Directory
+  tomography.config:
+    type: File
+    format: edam:format_3750
+  pz_stack.code:
+    type: Directory
+  pz_stack.chunk_rows:
+    type: int
+    default: 100000
+  treecorr.code:
+    type: Directory
+  treecorr.config:
+    type: File
+    format: edam:format_3750
+  sacc_file.code:
+    type: Directory
+outputs:
+  tomographic-catalog:
+    type: File
+    outputSource: tomography/tomographic-catalog
+  tomography.stdout:
+    type: File
+    outputSource: tomography/stdout
+  tomography.stderr:
+    type: File
+    outputSource: tomography/stderr
+  n_of_z:
+    type: File
+    outputSource: pz_stack/n_of_z
+  pz_stack.stdout:
+    type: File
+    outputSource: pz_stack/stdout
+  pz_stack.stderr:
+    type: File
+    outputSource: pz_stack/stderr
+  correlation-functions:
+    type: File
+    outputSource: treecorr/correlation-functions
+  treecorr.stdout:
+    type: File
+    outputSource: treecorr/stdout
+  treecorr.stderr:
+    type: File
+    outputSource: treecorr/stderr
+  sacc-data:
+    type: File
+    outputSource: sacc_file/sacc-data
+  sacc_file.stdout:
+    type: File
+    outputSource: sacc_file/stdout
+  sacc_file.stderr:
+    type: File
+    outputSource: sacc_file/stderr
+steps:
+  tomography:
+    in:
+      code: tomography.code
+      photoz-catalog: photoz-catalog
+      config: tomography.config
+    out:
+      - tomographic-catalog
+      - stdout
+      - stderr
+    run:
+      class: CommandLineTool
+      id: tomography
+      label: tomography
+      doc: |
+        Assign every galaxy of the photo-z catalog to a tomographic redshift bin.
 
-      Reads `bin_column` (for example Z_MEAN) and the optional `weight_col` from HDU `hdu` (default 1)
-      of `photoz-catalog`; objects with zmin < z < zmax and positive weight are split into `nbin` bins
-      of equal total weight (equal numbers when unweighted): the interior edges are the weighted
-      quantiles i/nbin of z. The YAML `config` gives bin_column, zmin, zmax, nbin and optionally
-      weight_col and hdu. Output `tomographic-catalog`: a FITS table with one int32 column BIN per
-      input row (1-based bin, -1 when unbinned), header NBIN and the bin edges ZEDGE0..ZEDGE<nbin>.
-    hints:
-      DockerRequirement:
-        dockerPull: descpipe/des-sv-tomography:0.1
-    requirements:
-      EnvVarRequirement:
-        envDef:
-          PYTHONDONTWRITEBYTECODE: "1"
-      ResourceRequirement:
-        coresMin: 1
-    baseCommand:
-      - python3
-    arguments:
-      - position: 2
-        prefix: "--tomographic-catalog"
-        valueFrom: tomographic-catalog.fits
-      - position: 3
-        prefix: "--cores"
-        valueFrom: $(runtime.cores)
-    inputs:
-      code:
-        type: Directory
-        doc: "The stage's directory: run.py and any modules beside it."
-        loadListing: deep_listing
-        inputBinding:
-          position: 0
-          valueFrom: $(self.path)/run.py
-      photoz-catalog:
-        type: File
-        format: edam:format_2333
-        inputBinding:
-          position: 1
-          prefix: "--photoz-catalog"
-      config:
-        type: File
-        format: edam:format_3750
-        inputBinding:
-          position: 1
-          prefix: "--config"
-    outputs:
-      tomographic-catalog:
-        type: File
-        format: edam:format_2333
-        outputBinding:
-          glob: tomographic-catalog.fits
-      stdout:
-        type: stdout
-      stderr:
-        type: stderr
-    stdout: tomography.out
-    stderr: tomography.err
-  - class: CommandLineTool
-    id: pz_stack
-    label: pz_stack
-    doc: |
-      Estimate the redshift distribution n(z) of each tomographic bin by stacking photo-z PDFs.
-
-      Reads the PDF grid (header NZ, ZMIN, ZMAX) and columns PDF_0..PDF_<NZ-1> from HDU 1 of
-      `photoz-catalog`, and BIN (header NBIN) from `tomographic-catalog`; the two must have the same
-      rows in the same order. Both are streamed in lock-step, `chunk_rows` rows at a time, so memory
-      does not grow with the catalog. n(z) of bin b is the mean PDF of its objects. Output `n_of_z`:
-      a FITS table with NZ rows, columns z_low, z_mid, z_high (grid edges linspace(ZMIN, ZMAX, NZ+1))
-      and BIN_1..BIN_<NBIN>, header ZMIN, ZMAX, NBIN, NZ, DZ.
-    hints:
-      DockerRequirement:
-        dockerPull: descpipe/des-sv-pz_stack:0.1
-    requirements:
-      EnvVarRequirement:
-        envDef:
-          PYTHONDONTWRITEBYTECODE: "1"
-      ResourceRequirement:
-        coresMin: 1
-    baseCommand:
-      - python3
-    arguments:
-      - position: 2
-        prefix: "--n_of_z"
-        valueFrom: n_of_z.fits
-      - position: 3
-        prefix: "--cores"
-        valueFrom: $(runtime.cores)
-    inputs:
-      code:
-        type: Directory
-        doc: "The stage's directory: run.py and any modules beside it."
-        loadListing: deep_listing
-        inputBinding:
-          position: 0
-          valueFrom: $(self.path)/run.py
-      photoz-catalog:
-        type: File
-        format: edam:format_2333
-        inputBinding:
-          position: 1
-          prefix: "--photoz-catalog"
-      tomographic-catalog:
-        type: File
-        format: edam:format_2333
-        inputBinding:
-          position: 1
+        Reads `bin_column` (for example Z_MEAN) and the optional `weight_col` from HDU `hdu` (default 1)
+        of `photoz-catalog`; objects with zmin < z < zmax and positive weight are split into `nbin` bins
+        of equal total weight (equal numbers when unweighted): the interior edges are the weighted
+        quantiles i/nbin of z. The YAML `config` gives bin_column, zmin, zmax, nbin and optionally
+        weight_col and hdu. Output `tomographic-catalog`: a FITS table with one int32 column BIN per
+        input row (1-based bin, -1 when unbinned), header NBIN and the bin edges ZEDGE0..ZEDGE<nbin>.
+      hints:
+        DockerRequirement:
+          dockerPull: descpipe/des-sv-tomography:0.1
+      requirements:
+        EnvVarRequirement:
+          envDef:
+            PYTHONDONTWRITEBYTECODE: "1"
+        ResourceRequirement:
+          coresMin: 1
+      baseCommand:
+        - python3
+      arguments:
+        - position: 2
           prefix: "--tomographic-catalog"
-      chunk_rows:
-        type: int
-        default: 100000
-        inputBinding:
-          position: 1
-          prefix: "--chunk_rows"
-          separate: false
-          valueFrom: "=$(self)"
-    outputs:
-      n_of_z:
-        type: File
-        format: edam:format_2333
-        outputBinding:
-          glob: n_of_z.fits
-      stdout:
-        type: stdout
-      stderr:
-        type: stderr
-    stdout: pz_stack.out
-    stderr: pz_stack.err
-  - class: CommandLineTool
-    id: treecorr
-    label: treecorr
-    doc: |
-      Measure the shear two-point correlation functions xi+ and xi- of every pair of tomographic bins.
+          valueFrom: tomographic-catalog.fits
+        - position: 3
+          prefix: "--cores"
+          valueFrom: $(runtime.cores)
+      inputs:
+        code:
+          type: Directory
+          doc: "The stage's directory: run.py and any modules beside it."
+          loadListing: deep_listing
+          inputBinding:
+            position: 0
+            valueFrom: $(self.path)/run.py
+        photoz-catalog:
+          type: File
+          format: edam:format_2333
+          inputBinding:
+            position: 1
+            prefix: "--photoz-catalog"
+        config:
+          type: File
+          format: edam:format_3750
+          inputBinding:
+            position: 1
+            prefix: "--config"
+      outputs:
+        tomographic-catalog:
+          type: File
+          format: edam:format_2333
+          outputBinding:
+            glob: tomographic-catalog.fits
+        stdout:
+          type: stdout
+        stderr:
+          type: stderr
+      stdout: tomography.out
+      stderr: tomography.err
+  pz_stack:
+    in:
+      code: pz_stack.code
+      photoz-catalog: photoz-catalog
+      tomographic-catalog: tomography/tomographic-catalog
+      chunk_rows: pz_stack.chunk_rows
+    out:
+      - n_of_z
+      - stdout
+      - stderr
+    run:
+      class: CommandLineTool
+      id: pz_stack
+      label: pz_stack
+      doc: |
+        Estimate the redshift distribution n(z) of each tomographic bin by stacking photo-z PDFs.
 
-      Reads RA, DEC (degrees), E_1, E_2 and W from HDU 1 of `shear-catalog` and BIN (header NBIN) from
-      the row-aligned `tomographic-catalog`. For each bin pair b1 <= b2 (1-based) TreeCorr's
-      GGCorrelation correlates the shears (g1 = E_1, g2 = E_2, weight W) of the two bins, an
-      auto-correlation when b1 == b2, with the angular binning of the corr2-style YAML `config`
-      (min_sep, max_sep, bin_size or nbins, sep_units, bin_slop), on all the cores it is given.
-      Output `correlation-functions`: twopoint-style FITS with extensions xip and xim, one row per
-      (bin pair, angular bin): BIN1, BIN2, ANGBIN, VALUE, ANG (mean separation in sep_units),
-      ERR (shape noise only) and NPAIRS. The work splits over bin pairs (`split: true` in the
-      pipeline file runs one job per pair, then gathers them into the same file).
-    hints:
-      DockerRequirement:
-        dockerPull: descpipe/des-sv-treecorr:0.1
-    requirements:
-      EnvVarRequirement:
-        envDef:
-          PYTHONDONTWRITEBYTECODE: "1"
-      ResourceRequirement:
-        coresMin: 2
-      ToolTimeLimit:
-        timelimit: 1800
-    baseCommand:
-      - python3
-    arguments:
-      - position: 2
-        prefix: "--correlation-functions"
-        valueFrom: correlation-functions.fits
-      - position: 3
-        prefix: "--cores"
-        valueFrom: $(runtime.cores)
-    inputs:
-      code:
-        type: Directory
-        doc: "The stage's directory: run.py and any modules beside it."
-        loadListing: deep_listing
-        inputBinding:
-          position: 0
-          valueFrom: $(self.path)/run.py
-      shear-catalog:
-        type: File
-        format: edam:format_2333
-        inputBinding:
-          position: 1
-          prefix: "--shear-catalog"
-      tomographic-catalog:
-        type: File
-        format: edam:format_2333
-        inputBinding:
-          position: 1
-          prefix: "--tomographic-catalog"
-      config:
-        type: File
-        format: edam:format_3750
-        inputBinding:
-          position: 1
-          prefix: "--config"
-    outputs:
-      correlation-functions:
-        type: File
-        format: edam:format_2333
-        outputBinding:
-          glob: correlation-functions.fits
-      stdout:
-        type: stdout
-      stderr:
-        type: stderr
-    stdout: treecorr.out
-    stderr: treecorr.err
-  - class: CommandLineTool
-    id: sacc_file
-    label: sacc_file
-    doc: |
-      Combine the tomographic n(z) and the shear correlation functions into a SACC file.
-
-      Reads `n_of_z` (columns z_mid and BIN_1..BIN_<NBIN>, header DZ) and `correlation-functions`
-      (twopoint extensions xip and xim: BIN1, BIN2, ANG, VALUE, ERR). Writes `sacc-data`, a
-      SACC FITS file with one NZ tracer `source_<b>` per tomographic bin (n(z) as a density in z:
-      the stacked PDF divided by DZ, so it integrates to 1), one `galaxy_shear_xi_plus` or
-      `galaxy_shear_xi_minus` data point per (bin pair, angular bin) with tag `theta` (the mean
-      separation, in the units recorded in the metadata as theta_units), and a diagonal
-      covariance from the squared errors. Those errors are shape noise only, as the treecorr stage
-      measures them: likelihood codes should replace the covariance with one that includes
-      cosmic variance.
-    hints:
-      DockerRequirement:
-        dockerPull: descpipe/des-sv-sacc_file:0.1
-    requirements:
-      EnvVarRequirement:
-        envDef:
-          PYTHONDONTWRITEBYTECODE: "1"
-      ResourceRequirement:
-        coresMin: 1
-    baseCommand:
-      - python3
-    arguments:
-      - position: 2
-        prefix: "--sacc-data"
-        valueFrom: sacc-data.fits
-      - position: 3
-        prefix: "--cores"
-        valueFrom: $(runtime.cores)
-    inputs:
-      code:
-        type: Directory
-        doc: "The stage's directory: run.py and any modules beside it."
-        loadListing: deep_listing
-        inputBinding:
-          position: 0
-          valueFrom: $(self.path)/run.py
-      n_of_z:
-        type: File
-        format: edam:format_2333
-        inputBinding:
-          position: 1
+        Reads the PDF grid (header NZ, ZMIN, ZMAX) and columns PDF_0..PDF_<NZ-1> from HDU 1 of
+        `photoz-catalog`, and BIN (header NBIN) from `tomographic-catalog`; the two must have the same
+        rows in the same order. Both are streamed in lock-step, `chunk_rows` rows at a time, so memory
+        does not grow with the catalog. n(z) of bin b is the mean PDF of its objects. Output `n_of_z`:
+        a FITS table with NZ rows, columns z_low, z_mid, z_high (grid edges linspace(ZMIN, ZMAX, NZ+1))
+        and BIN_1..BIN_<NBIN>, header ZMIN, ZMAX, NBIN, NZ, DZ.
+      hints:
+        DockerRequirement:
+          dockerPull: descpipe/des-sv-pz_stack:0.1
+      requirements:
+        EnvVarRequirement:
+          envDef:
+            PYTHONDONTWRITEBYTECODE: "1"
+        ResourceRequirement:
+          coresMin: 1
+      baseCommand:
+        - python3
+      arguments:
+        - position: 2
           prefix: "--n_of_z"
-      correlation-functions:
-        type: File
-        format: edam:format_2333
-        inputBinding:
-          position: 1
+          valueFrom: n_of_z.fits
+        - position: 3
+          prefix: "--cores"
+          valueFrom: $(runtime.cores)
+      inputs:
+        code:
+          type: Directory
+          doc: "The stage's directory: run.py and any modules beside it."
+          loadListing: deep_listing
+          inputBinding:
+            position: 0
+            valueFrom: $(self.path)/run.py
+        photoz-catalog:
+          type: File
+          format: edam:format_2333
+          inputBinding:
+            position: 1
+            prefix: "--photoz-catalog"
+        tomographic-catalog:
+          type: File
+          format: edam:format_2333
+          inputBinding:
+            position: 1
+            prefix: "--tomographic-catalog"
+        chunk_rows:
+          type: int
+          default: 100000
+          inputBinding:
+            position: 1
+            prefix: "--chunk_rows"
+            separate: false
+            valueFrom: "=$(self)"
+      outputs:
+        n_of_z:
+          type: File
+          format: edam:format_2333
+          outputBinding:
+            glob: n_of_z.fits
+        stdout:
+          type: stdout
+        stderr:
+          type: stderr
+      stdout: pz_stack.out
+      stderr: pz_stack.err
+  treecorr:
+    in:
+      code: treecorr.code
+      shear-catalog: shear-catalog
+      tomographic-catalog: tomography/tomographic-catalog
+      config: treecorr.config
+    out:
+      - correlation-functions
+      - stdout
+      - stderr
+    run:
+      class: CommandLineTool
+      id: treecorr
+      label: treecorr
+      doc: |
+        Measure the shear two-point correlation functions xi+ and xi- of every pair of tomographic bins.
+
+        Reads RA, DEC (degrees), E_1, E_2 and W from HDU 1 of `shear-catalog` and BIN (header NBIN) from
+        the row-aligned `tomographic-catalog`. For each bin pair b1 <= b2 (1-based) TreeCorr's
+        GGCorrelation correlates the shears (g1 = E_1, g2 = E_2, weight W) of the two bins, an
+        auto-correlation when b1 == b2, with the angular binning of the corr2-style YAML `config`
+        (min_sep, max_sep, bin_size or nbins, sep_units, bin_slop), on all the cores it is given.
+        Output `correlation-functions`: twopoint-style FITS with extensions xip and xim, one row per
+        (bin pair, angular bin): BIN1, BIN2, ANGBIN, VALUE, ANG (mean separation in sep_units),
+        ERR (shape noise only) and NPAIRS. The work splits over bin pairs (`split: true` in the
+        pipeline file runs one job per pair, then gathers them into the same file).
+      hints:
+        DockerRequirement:
+          dockerPull: descpipe/des-sv-treecorr:0.1
+      requirements:
+        EnvVarRequirement:
+          envDef:
+            PYTHONDONTWRITEBYTECODE: "1"
+        ResourceRequirement:
+          coresMin: 2
+        ToolTimeLimit:
+          timelimit: 1800
+      baseCommand:
+        - python3
+      arguments:
+        - position: 2
           prefix: "--correlation-functions"
-    outputs:
-      sacc-data:
-        type: File
-        format: edam:format_2333
-        outputBinding:
-          glob: sacc-data.fits
-      stdout:
-        type: stdout
-      stderr:
-        type: stderr
-    stdout: sacc_file.out
-    stderr: sacc_file.err
-  - class: Workflow
-    id: main
-    label: des-sv
-    doc: "The des-sv pipeline, exported by descpipe from des-sv.yaml."
-    inputs:
-      photoz-catalog:
-        type: File
-        format: edam:format_2333
-      shear-catalog:
-        type: File
-        format: edam:format_2333
-      tomography.code:
-        type: Directory
-      tomography.config:
-        type: File
-        format: edam:format_3750
-      pz_stack.code:
-        type: Directory
-      pz_stack.chunk_rows:
-        type: int
-        default: 100000
-      treecorr.code:
-        type: Directory
-      treecorr.config:
-        type: File
-        format: edam:format_3750
-      sacc_file.code:
-        type: Directory
-    outputs:
-      tomographic-catalog:
-        type: File
-        outputSource: tomography/tomographic-catalog
-      tomography.stdout:
-        type: File
-        outputSource: tomography/stdout
-      tomography.stderr:
-        type: File
-        outputSource: tomography/stderr
-      n_of_z:
-        type: File
-        outputSource: pz_stack/n_of_z
-      pz_stack.stdout:
-        type: File
-        outputSource: pz_stack/stdout
-      pz_stack.stderr:
-        type: File
-        outputSource: pz_stack/stderr
-      correlation-functions:
-        type: File
-        outputSource: treecorr/correlation-functions
-      treecorr.stdout:
-        type: File
-        outputSource: treecorr/stdout
-      treecorr.stderr:
-        type: File
-        outputSource: treecorr/stderr
-      sacc-data:
-        type: File
-        outputSource: sacc_file/sacc-data
-      sacc_file.stdout:
-        type: File
-        outputSource: sacc_file/stdout
-      sacc_file.stderr:
-        type: File
-        outputSource: sacc_file/stderr
-    steps:
-      tomography:
-        run: "#tomography"
-        in:
-          code: tomography.code
-          photoz-catalog: photoz-catalog
-          config: tomography.config
-        out:
-          - tomographic-catalog
-          - stdout
-          - stderr
-      pz_stack:
-        run: "#pz_stack"
-        in:
-          code: pz_stack.code
-          photoz-catalog: photoz-catalog
-          tomographic-catalog: tomography/tomographic-catalog
-          chunk_rows: pz_stack.chunk_rows
-        out:
-          - n_of_z
-          - stdout
-          - stderr
-      treecorr:
-        run: "#treecorr"
-        in:
-          code: treecorr.code
-          shear-catalog: shear-catalog
-          tomographic-catalog: tomography/tomographic-catalog
-          config: treecorr.config
-        out:
-          - correlation-functions
-          - stdout
-          - stderr
-      sacc_file:
-        run: "#sacc_file"
-        in:
-          code: sacc_file.code
-          n_of_z: pz_stack/n_of_z
-          correlation-functions: treecorr/correlation-functions
-        out:
-          - sacc-data
-          - stdout
-          - stderr
+          valueFrom: correlation-functions.fits
+        - position: 3
+          prefix: "--cores"
+          valueFrom: $(runtime.cores)
+      inputs:
+        code:
+          type: Directory
+          doc: "The stage's directory: run.py and any modules beside it."
+          loadListing: deep_listing
+          inputBinding:
+            position: 0
+            valueFrom: $(self.path)/run.py
+        shear-catalog:
+          type: File
+          format: edam:format_2333
+          inputBinding:
+            position: 1
+            prefix: "--shear-catalog"
+        tomographic-catalog:
+          type: File
+          format: edam:format_2333
+          inputBinding:
+            position: 1
+            prefix: "--tomographic-catalog"
+        config:
+          type: File
+          format: edam:format_3750
+          inputBinding:
+            position: 1
+            prefix: "--config"
+      outputs:
+        correlation-functions:
+          type: File
+          format: edam:format_2333
+          outputBinding:
+            glob: correlation-functions.fits
+        stdout:
+          type: stdout
+        stderr:
+          type: stderr
+      stdout: treecorr.out
+      stderr: treecorr.err
+  sacc_file:
+    in:
+      code: sacc_file.code
+      n_of_z: pz_stack/n_of_z
+      correlation-functions: treecorr/correlation-functions
+    out:
+      - sacc-data
+      - stdout
+      - stderr
+    run:
+      class: CommandLineTool
+      id: sacc_file
+      label: sacc_file
+      doc: |
+        Combine the tomographic n(z) and the shear correlation functions into a SACC file.
+
+        Reads `n_of_z` (columns z_mid and BIN_1..BIN_<NBIN>, header DZ) and `correlation-functions`
+        (twopoint extensions xip and xim: BIN1, BIN2, ANG, VALUE, ERR). Writes `sacc-data`, a
+        SACC FITS file with one NZ tracer `source_<b>` per tomographic bin (n(z) as a density in z:
+        the stacked PDF divided by DZ, so it integrates to 1), one `galaxy_shear_xi_plus` or
+        `galaxy_shear_xi_minus` data point per (bin pair, angular bin) with tag `theta` (the mean
+        separation, in the units recorded in the metadata as theta_units), and a diagonal
+        covariance from the squared errors. Those errors are shape noise only, as the treecorr stage
+        measures them: likelihood codes should replace the covariance with one that includes
+        cosmic variance.
+      hints:
+        DockerRequirement:
+          dockerPull: descpipe/des-sv-sacc_file:0.1
+      requirements:
+        EnvVarRequirement:
+          envDef:
+            PYTHONDONTWRITEBYTECODE: "1"
+        ResourceRequirement:
+          coresMin: 1
+      baseCommand:
+        - python3
+      arguments:
+        - position: 2
+          prefix: "--sacc-data"
+          valueFrom: sacc-data.fits
+        - position: 3
+          prefix: "--cores"
+          valueFrom: $(runtime.cores)
+      inputs:
+        code:
+          type: Directory
+          doc: "The stage's directory: run.py and any modules beside it."
+          loadListing: deep_listing
+          inputBinding:
+            position: 0
+            valueFrom: $(self.path)/run.py
+        n_of_z:
+          type: File
+          format: edam:format_2333
+          inputBinding:
+            position: 1
+            prefix: "--n_of_z"
+        correlation-functions:
+          type: File
+          format: edam:format_2333
+          inputBinding:
+            position: 1
+            prefix: "--correlation-functions"
+      outputs:
+        sacc-data:
+          type: File
+          format: edam:format_2333
+          outputBinding:
+            glob: sacc-data.fits
+        stdout:
+          type: stdout
+        stderr:
+          type: stderr
+      stdout: sacc_file.out
+      stderr: sacc_file.err

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 
+from .errors import UserError
 from .files import write_files
 from .filetypes import EDAM, FileType
 from .pipeline import Pipeline, PipelineStage
@@ -160,8 +161,9 @@ def _output_name(tag: str, kind: FileType) -> str:
     return f"{tag}.{kind.suffix}"
 
 
-def workflow(pipeline: Pipeline, tool_reference: dict[str, str]) -> dict[str, Any]:
-    """The Workflow wiring the stages by tag; `tool_reference` maps a tool id to its `run:` value."""
+def workflow(pipeline: Pipeline, tool_reference: dict[str, Any]) -> dict[str, Any]:
+    """The Workflow wiring the stages by tag; `tool_reference` maps a tool id to its `run:` value
+    (the tool itself, or the name of its file)."""
     inputs: dict[str, Any] = {tag: _file_parameter(kind) for tag, kind in pipeline.input_types.items()}
     # The step whose outputs a tag comes from: a split stage's come from its gather step.
     made_by = {tag: _step_name(stage.name, "gather" if stage.split else None)
@@ -190,16 +192,17 @@ def workflow(pipeline: Pipeline, tool_reference: dict[str, str]) -> dict[str, An
         final_step = _step_name(spec.name, "gather" if stage.split else None)
         if stage.split:
             plan, part = _step_name(spec.name, "plan"), _step_name(spec.name, "part")
-            steps[plan] = {"run": tool_reference[plan], "in": wiring, "out": ["parts"]}
-            steps[part] = {"run": tool_reference[part], "in": {**wiring, "part": f"{plan}/parts"},
-                           "scatter": "part", "out": produced}
-            steps[final_step] = {"run": tool_reference[final_step], "out": produced,
-                                 "in": {**wiring, **{f"{tag}-parts": f"{part}/{tag}" for tag in spec.outputs}}}
+            # `run` last: a reader sees a step's wiring before the tool, which may be inline.
+            steps[plan] = {"in": wiring, "out": ["parts"], "run": tool_reference[plan]}
+            steps[part] = {"in": {**wiring, "part": f"{plan}/parts"}, "scatter": "part", "out": produced,
+                           "run": tool_reference[part]}
+            steps[final_step] = {"in": {**wiring, **{f"{tag}-parts": f"{part}/{tag}" for tag in spec.outputs}},
+                                 "out": produced, "run": tool_reference[final_step]}
             for stream in ("stdout", "stderr"):
                 outputs[own(f"parts{SEPARATOR}{stream}")] = {"type": {"type": "array", "items": "File"},
                                                             "outputSource": f"{part}/{stream}"}
         else:
-            steps[spec.name] = {"run": tool_reference[spec.name], "in": wiring, "out": produced}
+            steps[spec.name] = {"in": wiring, "out": produced, "run": tool_reference[spec.name]}
         for tag in spec.outputs:
             if tag in final:
                 outputs[tag] = {"type": "File", "outputSource": f"{final_step}/{tag}"}
@@ -214,14 +217,16 @@ def workflow(pipeline: Pipeline, tool_reference: dict[str, str]) -> dict[str, An
 
 
 def single_document(pipeline: Pipeline, pins: Optional[dict[str, Pin]] = None) -> dict[str, Any]:
-    """One self-contained document: every tool and the workflow (`#main`) in a `$graph`.
+    """One self-contained document: the workflow (`#main`), each tool inline in its step's `run`.
 
-    `pins` maps stages to the image ids to run (see `command_line_tool`).
+    Inline rather than in a `$graph`: cwltool and Toil load and check a whole `$graph` again for
+    every step that names a tool in it, which costs a second per run of the example and grows
+    with the square of the number of stages. `pins` maps stages to the image ids to run (see
+    `command_line_tool`).
     """
     tools = [tool for stage in pipeline.stages for tool in stage_tools(stage, (pins or {}).get(stage.name))]
-    main = workflow(pipeline, {tool["id"]: f"#{tool['id']}" for tool in tools})
-    return {"cwlVersion": CWL_VERSION, "$namespaces": _namespaces(tools), "$schemas": SCHEMAS,
-            "$graph": [*tools, main]}
+    main = workflow(pipeline, {tool["id"]: tool for tool in tools})
+    return {"cwlVersion": CWL_VERSION, "$namespaces": _namespaces(tools), "$schemas": SCHEMAS, **main}
 
 
 def _namespaces(documents: list[dict[str, Any]]) -> dict[str, str]:
@@ -290,6 +295,9 @@ def write_export(pipeline: Pipeline, cwl_path: Path, job_path: Path, split: bool
     if split:
         for name, document in split_documents(pipeline, pins).items():
             path = cwl_path if name == "workflow" else cwl_path.parent / name
+            if path in files:
+                raise UserError(f"the workflow would overwrite the tool of stage {Path(name).stem!r}, which "
+                                f"--split also writes as {name}: export to another file name", cwl_path)
             files[path] = to_yaml(document, header)
     else:
         files[cwl_path] = to_yaml(single_document(pipeline, pins), header)

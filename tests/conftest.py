@@ -25,6 +25,11 @@ def cwltool(*args: object, cwd: Path | None = None) -> subprocess.CompletedProce
                           cwd=cwd, capture_output=True, text=True)
 
 
+def processes(document: dict) -> dict[str, dict]:
+    """The processes of an exported document by id: the workflow (`main`) and the tools inline in its steps."""
+    return {document["id"]: document, **{step["run"]["id"]: step["run"] for step in document["steps"].values()}}
+
+
 def copy_checkout(root: Path, *folders: str) -> Path:
     """Copy folders of the checkout into `root`, so runs write their outputs there, not here."""
     for folder in folders:

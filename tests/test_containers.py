@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import assert_same_products, copy_checkout, cwltool, descpipe
+from conftest import assert_same_products, copy_checkout, cwltool, descpipe, processes
 from descpipe.build import singularity_file_name
 from descpipe.containers import engine_environment
 
@@ -45,7 +45,7 @@ def export_pinned(root: Path, destination: Path, engine: str) -> Path:
     assert result.returncode == 0, result.stderr
     document = YAML(typ="safe", pure=True).load((destination / "wf.cwl").read_text())
     pins = {tool["id"]: tool["hints"]["DockerRequirement"]["dockerImageId"]
-            for tool in document["$graph"] if tool["class"] == "CommandLineTool"}
+            for tool in processes(document).values() if tool["class"] == "CommandLineTool"}
     assert pins == recorded_ids(root, engine), "each tool runs the image descpipe build made"
     return destination / "wf.cwl"
 
@@ -230,7 +230,7 @@ def test_push_records_digests_and_a_machine_without_the_images_pulls_exactly_the
     assert all(entry["digest"].startswith(f"{entry['image'].rsplit(':', 1)[0]}@sha256:") for entry in record.values())
     assert descpipe("export", FAN, "-o", "out/wf.cwl", cwd=toy).returncode == 0
     exported = YAML(typ="safe", pure=True).load((toy / "out/wf.cwl").read_text())
-    pins = {tool["id"]: tool["hints"]["DockerRequirement"] for tool in exported["$graph"] if "hints" in tool}
+    pins = {tool["id"]: tool["hints"]["DockerRequirement"] for tool in processes(exported).values() if "hints" in tool}
     assert pins == {stage: {"dockerPull": entry["digest"], "dockerImageId": entry["id"]}
                     for stage, entry in record.items()}
 

@@ -7,7 +7,7 @@ import pytest
 from cwl_utils.parser import load_document_by_uri
 from ruamel.yaml import YAML
 
-from conftest import cwltool, descpipe
+from conftest import cwltool, descpipe, processes
 
 FAN = "pipelines/fan.yaml"
 
@@ -36,6 +36,14 @@ def test_export_passes_cwltool_validate_and_loads_with_cwl_utils(toy, split):
             "combine.cwl", "split.cwl", "sum_evens.cwl", "sum_odds.cwl", "wf.cwl"]
 
 
+def test_split_export_refuses_a_workflow_named_like_a_tool(toy):
+    result = descpipe("export", FAN, "-o", "out/combine.cwl", "--split", cwd=toy)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr == ("descpipe: error: out/combine.cwl: the workflow would overwrite the tool of stage "
+                             "'combine', which --split also writes as combine.cwl: export to another file name\n")
+    assert not (toy / "out").exists(), "nothing half-written"
+
+
 def test_export_is_byte_for_byte_deterministic_wherever_the_checkout_is(toy, tmp_path_factory):
     first = export(toy)
     again = export(toy, out="again/wf.cwl")
@@ -56,16 +64,12 @@ def test_job_file_goes_where_asked_and_the_output_folder_is_created(toy):
                               "format": "http://edamontology.org/format_2330"}
 
 
-def tools_by_id(document):
-    return {entry["id"]: entry for entry in document["$graph"]}
-
-
 def test_tools_carry_the_stage_metadata(toy):
     document = load_yaml(export(toy))
     assert document["cwlVersion"] == "v1.2"
     assert document["$namespaces"] == {"edam": "http://edamontology.org/"}
     assert document["$schemas"]
-    tools = tools_by_id(document)
+    tools = processes(document)
     split = tools["split"]
     assert split["class"] == "CommandLineTool"
     assert split["label"] == "split"
@@ -91,7 +95,7 @@ def test_resources_from_stage_and_pipeline_file(toy):
     edit = toy / FAN
     edit.write_text(edit.read_text() + "sum_evens:\n  openmp: 4\n  memory_mb: 1500\n  minutes: 7\n"
                     "  image: registry.example/even:2\n")
-    tools = tools_by_id(load_yaml(export(toy)))
+    tools = processes(load_yaml(export(toy)))
     even = tools["sum_evens"]
     assert even["requirements"]["ResourceRequirement"] == {"coresMin": 4, "ramMin": 1500}
     assert even["requirements"]["ToolTimeLimit"] == {"timelimit": 420}
@@ -104,14 +108,15 @@ def test_resources_from_stage_and_pipeline_file(toy):
 
 def test_workflow_wires_stages_by_tag(toy):
     document = load_yaml(export(toy))
-    workflow = tools_by_id(document)["main"]
+    workflow = processes(document)["main"]
     assert workflow["class"] == "Workflow"
     steps = workflow["steps"]
     assert steps["combine"]["in"]["even-sum"] == "sum_evens/even-sum"
     assert steps["combine"]["in"]["odd-sum"] == "sum_odds/odd-sum"
     assert steps["split"]["in"]["numbers"] == "numbers"
     assert steps["sum_evens"]["in"]["config"] == "sum_evens.config"
-    assert steps["split"]["run"] == "#split"
+    assert steps["split"]["run"]["class"] == "CommandLineTool" and steps["split"]["run"]["id"] == "split"
+    assert list(steps["split"]) == ["in", "out", "run"], "the wiring first, then the tool"
     assert set(workflow["inputs"]) == {"numbers", "split.code", "split.scale", "sum_evens.code",
                                        "sum_evens.config", "sum_odds.code", "sum_odds.sleep", "combine.code",
                                        "combine.fail", "combine.fail_once", "combine.labels"}
@@ -123,7 +128,7 @@ def test_workflow_wires_stages_by_tag(toy):
 def test_final_outputs_restrict_the_workflow_outputs(toy):
     edit = toy / FAN
     edit.write_text(edit.read_text().replace("  output: output\n", "  output: output\n  final: [total]\n"))
-    outputs = tools_by_id(load_yaml(export(toy)))["main"]["outputs"]
+    outputs = processes(load_yaml(export(toy)))["main"]["outputs"]
     assert [o for o in outputs if "." not in o] == ["total"]
 
 
@@ -142,6 +147,6 @@ def test_network_only_for_stages_that_ask_for_it(toy):
     run_py = toy / "stages/sum_odds/run.py"
     run_py.write_text(run_py.read_text().replace('    outputs = {"odd-sum": "txt"}\n',
                                                  '    outputs = {"odd-sum": "txt"}\n    network = True\n'))
-    tools = tools_by_id(load_yaml(export(toy)))
+    tools = processes(load_yaml(export(toy)))
     assert tools["sum_odds"]["requirements"]["NetworkAccess"] == {"networkAccess": True}
     assert "NetworkAccess" not in tools["split"]["requirements"]

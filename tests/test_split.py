@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import assert_same_products, copy_checkout, cwltool, descpipe
+from conftest import assert_same_products, copy_checkout, cwltool, descpipe, processes
 
 MOCK = "pipelines/des-sv-mock.yaml"
 PAIRS = ["1-1", "1-2", "1-3", "2-2", "2-3", "3-3"]
@@ -28,7 +28,7 @@ def test_split_export_scatters_one_job_per_part_and_gathers(split_checkout):
     assert descpipe("export", MOCK, "-o", "wf.cwl", cwd=split_checkout).returncode == 0
     assert cwltool("--validate", split_checkout / "wf.cwl").returncode == 0
     document = YAML(typ="safe", pure=True).load((split_checkout / "wf.cwl").read_text())
-    tools = {entry["id"]: entry for entry in document["$graph"]}
+    tools = processes(document)
     assert {"treecorr.plan", "treecorr.part", "treecorr.gather"} <= set(tools) and "treecorr" not in tools
     workflow = tools["main"]
     assert workflow["requirements"] == {"ScatterFeatureRequirement": {}}
