@@ -70,9 +70,10 @@ def test_provenance_gives_a_workflow_run_crate_matching_the_outputs(recorded):
     workflow = crate.mainEntity
     assert "ComputationalWorkflow" in workflow.type
     actions = [e for e in crate.get_entities() if e.type == "CreateAction"]
-    # One action for the workflow run and one for each stage, each naming what it ran.
+    # One action for the workflow run and one for each stage, each naming what it ran: the
+    # stage's tool, inline in its step of the workflow.
     instruments = sorted(action["instrument"].id for action in actions)
-    assert instruments == sorted([workflow.id, *(f"{workflow.id}#{stage}" for stage in STAGES)])
+    assert instruments == sorted([workflow.id, *(f"{workflow.id}#main/{stage}/run/{stage}" for stage in STAGES)])
     # Every file a stage made is in the crate under its sha1, and that is the output file's sha1.
     products = {path.name: path for path in recorded.rglob("*") if path.is_file() and "provenance" not in path.parts}
     checked = set()
