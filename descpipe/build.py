@@ -1,11 +1,11 @@
 """Build the stage images, offline: a Debian root file system, a base image, one image per stage.
 
 No image registry is needed. The root file system comes from debootstrap (Debian bookworm,
-minbase) and is imported into the engine once; the base image adds Python, numpy, ruamel.yaml
+minbase) and is imported into the container runtime once; the base image adds Python, numpy, ruamel.yaml
 and descpipe's stage contract; each stage's Dockerfile builds `FROM` the base and adds what the
 stage needs. An image is rebuilt only when its build context (or the base under it) changed:
 each carries a label with the hash of what it was built from. The ids of the images built are
-recorded in `<runtime.working>/images.<engine>.json`, which export and run use to pin them.
+recorded (see images.py), and export and run use them to pin each stage's image.
 """
 from __future__ import annotations
 
@@ -17,14 +17,22 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 from . import __version__
-from .containers import ENGINES, ContainerEngine
-from .cwl import Pin
 from .errors import UserError
+from .images import (
+    RUNTIMES,
+    ContainerRuntime,
+    image_record,
+    pins,
+    read_image_record,
+    repository,
+    singularity_file_name,
+    write_image_record,
+)
 from .pipeline import Pipeline
 
 ROOTFS_IMAGE = "descpipe/bookworm-minbase:latest"
@@ -62,7 +70,7 @@ SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 @dataclass(frozen=True)
 class BuiltImage:
-    """A stage image as built: its name, the engine's id for it, and whether this build made it."""
+    """A stage image as built: its name, the runtime's id for it, and whether this build made it."""
 
     stage: str
     image: str
@@ -70,46 +78,13 @@ class BuiltImage:
     rebuilt: bool
 
 
-def record_path(pipeline: Pipeline, engine: str) -> Path:
-    """Where `descpipe build` records the image ids for `engine`."""
-    return pipeline.working / f"images.{engine}.json"
-
-
-def read_record(pipeline: Pipeline, engine: str, required: bool = False) -> Optional[dict]:
-    """What the last `descpipe build` (or `push`, or `pull`) recorded for `engine`, or None.
-
-    With `required`, a missing record is a UserError saying how to make one.
-    """
-    path = record_path(pipeline, engine)
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    if required:
-        raise UserError(f"no images were built with {engine} for {pipeline.file}: "
-                        f"run `descpipe build {pipeline.file} --engine {engine}` first")
-    return None
-
-
-def write_record(pipeline: Pipeline, engine: str, record: dict) -> None:
-    path = record_path(pipeline, engine)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-
-
-def read_pins(pipeline: Pipeline, engine: str, required: bool = False) -> Optional[dict[str, Pin]]:
-    """Stage -> the image recorded by the last build (or push, or pull) with `engine`, or None."""
-    record = read_record(pipeline, engine, required)
-    if record is None:
-        return None
-    return {stage: Pin(entry["id"], entry.get("digest")) for stage, entry in record["stages"].items()}
-
-
-def build_images(pipeline: Pipeline, engine_name: str, say: Callable[[str], None] = print) -> list[BuiltImage]:
+def build_images(pipeline: Pipeline, runtime_name: str, say: Callable[[str], None] = print) -> list[BuiltImage]:
     """Build (or reuse) the base and every stage image of `pipeline`; record their ids."""
-    engine = ENGINES[engine_name]
-    engine.check_running()
+    runtime = RUNTIMES[runtime_name]
+    runtime.check_running()
     logs = pipeline.working / "build"
     logs.mkdir(parents=True, exist_ok=True)
-    rootfs = pipeline.base_image or _rootfs_image(engine, say)
+    rootfs = pipeline.base_image or _rootfs_image(runtime, say)
     with tempfile.TemporaryDirectory(prefix="descpipe-base-") as context:
         package = Path(__file__).resolve().parent
         (Path(context) / "descpipe").mkdir()
@@ -117,55 +92,49 @@ def build_images(pipeline: Pipeline, engine_name: str, say: Callable[[str], None
             shutil.copy(package / module, Path(context) / "descpipe" / module)
         (Path(context) / "Dockerfile").write_text(BASE_DOCKERFILE, encoding="utf-8")
         shutil.copy(_host_ca_bundle(), Path(context) / "build-host-ca.crt")
-        base_id = _build(engine, "base", Path(context), BASE_IMAGE, {"ROOTFS": rootfs}, logs, say,
+        base_id = _build(runtime, "base", Path(context), BASE_IMAGE, {"ROOTFS": rootfs}, logs, say,
                          f"the base image (FROM {rootfs})").id
-    built = [_build(engine, stage.name, stage.spec.directory, stage.image, {"BASE_IMAGE": base_id}, logs, say,
+    built = [_build(runtime, stage.name, stage.spec.directory, stage.image, {"BASE_IMAGE": base_id}, logs, say,
                     f"stage {stage.name!r} ({stage.spec.directory / 'Dockerfile'})")
              for stage in pipeline.stages]
-    write_record(pipeline, engine.name, {
-        "engine": engine.name, "base": base_id,
+    write_image_record(pipeline, runtime.name, {
+        "runtime": runtime.name, "base": base_id,
         "stages": {image.stage: {"image": image.image, "id": image.id} for image in built}})
     return built
 
 
-def push_images(pipeline: Pipeline, engine_name: str, say: Callable[[str], None] = print) -> None:
+def push_images(pipeline: Pipeline, runtime_name: str, say: Callable[[str], None] = print) -> None:
     """Push each stage's built image under its name (the registry is the name's first part, as in
     `127.0.0.1:5000/owner/basename-stage:version`) and record the digest the registry gave it."""
-    engine = ENGINES[engine_name]
-    engine.check_running()
-    record = read_record(pipeline, engine_name, required=True)
+    runtime = RUNTIMES[runtime_name]
+    runtime.check_running()
+    record = image_record(pipeline, runtime_name)
     for stage in pipeline.stages:
         entry = record["stages"][stage.name]
         # The name may have been retagged since the build: push exactly the recorded image.
-        engine.run("tag", entry["id"], stage.image)
+        runtime.run("tag", entry["id"], stage.image)
         say(f"descpipe: {stage.name}: pushing {stage.image} ...")
-        _registry_step(engine, stage.name, "push", stage.image)
-        entry["digest"] = engine.repo_digest(stage.image, _repository(stage.image))
-    write_record(pipeline, engine_name, record)
+        _registry_step(runtime, stage.name, "push", stage.image)
+        entry["digest"] = runtime.repo_digest(stage.image, repository(stage.image))
+    write_image_record(pipeline, runtime_name, record)
 
 
-def pull_images(pipeline: Pipeline, engine_name: str, say: Callable[[str], None] = print) -> None:
+def pull_images(pipeline: Pipeline, runtime_name: str, say: Callable[[str], None] = print) -> None:
     """Pull each stage's image (by digest when one was recorded) and record the ids for pinning."""
-    engine = ENGINES[engine_name]
-    engine.check_running()
-    record = read_record(pipeline, engine_name) or {"engine": engine_name, "stages": {}}
+    runtime = RUNTIMES[runtime_name]
+    runtime.check_running()
+    record = read_image_record(pipeline, runtime_name) or {"runtime": runtime_name, "stages": {}}
     for stage in pipeline.stages:
         reference = record["stages"].get(stage.name, {}).get("digest") or stage.image
         say(f"descpipe: {stage.name}: pulling {reference} ...")
-        _registry_step(engine, stage.name, "pull", reference)
-        record["stages"][stage.name] = {"image": stage.image, "id": engine.image_id(reference) or "",
-                                        "digest": engine.repo_digest(reference, _repository(stage.image))}
-    write_record(pipeline, engine_name, record)
+        _registry_step(runtime, stage.name, "pull", reference)
+        record["stages"][stage.name] = {"image": stage.image, "id": runtime.image_id(reference) or "",
+                                        "digest": runtime.repo_digest(reference, repository(stage.image))}
+    write_image_record(pipeline, runtime_name, record)
 
 
-def _repository(image: str) -> str:
-    """`host:5000/owner/name` of `host:5000/owner/name:tag`."""
-    name, _, tag = image.rpartition(":")
-    return name if name and "/" not in tag else image
-
-
-def _registry_step(engine: ContainerEngine, stage: str, verb: str, reference: str) -> None:
-    result = engine.run(verb, reference)
+def _registry_step(runtime: ContainerRuntime, stage: str, verb: str, reference: str) -> None:
+    result = runtime.run(verb, reference)
     if result.returncode:
         reason = (result.stderr.strip().splitlines() or ["no reason given"])[-1]
         raise UserError(f"{verb} of stage {stage!r}'s image {reference} failed: {reason}")
@@ -180,20 +149,20 @@ def context_hash(directory: Path, build_args: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def _build(engine: ContainerEngine, stage: str, context: Path, tag: str, build_args: dict[str, str],
+def _build(runtime: ContainerRuntime, stage: str, context: Path, tag: str, build_args: dict[str, str],
            logs: Path, say: Callable[[str], None], description: str) -> BuiltImage:
     wanted = context_hash(context, build_args)
-    if engine.label(tag, CONTEXT_LABEL) == wanted:
+    if runtime.label(tag, CONTEXT_LABEL) == wanted:
         say(f"descpipe: {stage}: {tag} is up to date")
-        return BuiltImage(stage, tag, engine.image_id(tag) or "", rebuilt=False)
-    say(f"descpipe: {stage}: building {tag} with {engine.name} ...")
+        return BuiltImage(stage, tag, runtime.image_id(tag) or "", rebuilt=False)
+    say(f"descpipe: {stage}: building {tag} with {runtime.name} ...")
     started = time.monotonic()
     log = logs / f"{stage}.log"
-    result = engine.build(context, tag, build_args, {CONTEXT_LABEL: wanted}, log)
+    result = runtime.build(context, tag, build_args, {CONTEXT_LABEL: wanted}, log)
     if result.returncode:
         tail = "\n".join("    " + line for line in log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
         raise UserError(f"building the image of {description} failed; the end of its build log ({log}):\n{tail}")
-    image_id = engine.image_id(tag) or ""
+    image_id = runtime.image_id(tag) or ""
     say(f"descpipe: {stage}: built {tag} ({image_id[:19]}) in {time.monotonic() - started:.0f} s")
     return BuiltImage(stage, tag, image_id, rebuilt=True)
 
@@ -208,25 +177,25 @@ def _host_ca_bundle() -> Path:
                     f"install ca-certificates ({SYSTEM_CA_BUNDLE})")
 
 
-def _rootfs_image(engine: ContainerEngine, say: Callable[[str], None]) -> str:
+def _rootfs_image(runtime: ContainerRuntime, say: Callable[[str], None]) -> str:
     """The Debian root file system image, bootstrapped and imported on first use."""
     # By id, so that a re-imported root file system rebuilds the base on top of it.
-    existing = engine.image_id(ROOTFS_IMAGE)
+    existing = runtime.image_id(ROOTFS_IMAGE)
     if existing:
         return existing
     tarball = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "descpipe" / "bookworm-minbase.tar"
     if not tarball.is_file():
         _debootstrap(tarball, say)
-    say(f"descpipe: importing {tarball} into {engine.name} as {ROOTFS_IMAGE}")
-    engine.import_tarball(tarball, ROOTFS_IMAGE)
-    return engine.image_id(ROOTFS_IMAGE) or ROOTFS_IMAGE
+    say(f"descpipe: importing {tarball} into {runtime.name} as {ROOTFS_IMAGE}")
+    runtime.import_tarball(tarball, ROOTFS_IMAGE)
+    return runtime.image_id(ROOTFS_IMAGE) or ROOTFS_IMAGE
 
 
 def _debootstrap(tarball: Path, say: Callable[[str], None]) -> None:
     if shutil.which("debootstrap") is None or os.geteuid() != 0:
         raise UserError("the base image's root file system is made with debootstrap, as root: run "
                         "`bash scripts/containers.sh` and `descpipe build` as root once, or set "
-                        "pipeline.base_image to an image your engine can pull (such as python:3.11-slim)")
+                        "pipeline.base_image to an image your runtime can pull (such as python:3.11-slim)")
     say("descpipe: bootstrapping a Debian bookworm root file system (about a minute, once) ...")
     tarball.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="descpipe-rootfs-") as scratch:
@@ -241,20 +210,12 @@ def _debootstrap(tarball: Path, say: Callable[[str], None]) -> None:
         partial.replace(tarball)
 
 
-def singularity_file_name(image: str) -> str:
-    """The file name cwltool and Toil look for in `CWL_SINGULARITY_CACHE` for a DockerRequirement
-    whose dockerImageId (or dockerPull) is `image` (cwl-utils' SingularityImagePuller naming)."""
-    if ":" not in image:
-        image += ":latest"
-    return image.replace("_", "___").replace("/", "_s_") + ".sif"
-
-
-def singularity_images(pipeline: Pipeline, directory: Path, engine_name: str,
+def singularity_images(pipeline: Pipeline, directory: Path, runtime_name: str,
                        say: Callable[[str], None] = print) -> None:
     """Make the SIF files in `directory`, or, with no apptainer/singularity here, print how."""
-    commands = singularity_commands(pipeline, directory.resolve(), engine_name)
+    commands = singularity_commands(pipeline, directory.resolve(), runtime_name)
     if not (shutil.which("apptainer") or shutil.which("singularity")):
-        say(f"apptainer/singularity is not installed here; on a machine with it and {engine_name}, "
+        say(f"apptainer/singularity is not installed here; on a machine with it and {runtime_name}, "
             "these commands make the SIF files:")
         say(f"mkdir -p {shlex.quote(str(directory.resolve()))}")
         for command in commands:
@@ -268,16 +229,16 @@ def singularity_images(pipeline: Pipeline, directory: Path, engine_name: str,
         f"descpipe run {pipeline.file} --container singularity")
 
 
-def singularity_commands(pipeline: Pipeline, directory: Path, engine_name: str) -> list[list[str]]:
+def singularity_commands(pipeline: Pipeline, directory: Path, runtime_name: str) -> list[list[str]]:
     """The commands that turn each built stage image into a SIF file in `directory`, named so that
     `CWL_SINGULARITY_CACHE=directory cwltool --singularity` finds it for the pinned export."""
-    pins = read_pins(pipeline, engine_name, required=True)
+    recorded = pins(image_record(pipeline, runtime_name))
     apptainer = shutil.which("apptainer") or shutil.which("singularity") or "apptainer"
     commands: list[list[str]] = []
     for stage in pipeline.stages:
         archive = directory / f"{stage.name}.tar"
-        image_id = pins[stage.name].id
-        commands += [[engine_name, "save", "--output", str(archive), image_id],
+        image_id = recorded[stage.name].id
+        commands += [[runtime_name, "save", "--output", str(archive), image_id],
                      [apptainer, "build", "--force", str(directory / singularity_file_name(image_id)),
                       f"docker-archive://{archive}"],
                      ["rm", "-f", str(archive)]]

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from . import __version__
-from .engines import CONTAINERS, ENGINES
 from .errors import UserError
 from .files import write_files
+from .images import BUILDERS
+from .run_config import COMMAND_LINE, CONTAINER_RUNTIMES, ENGINES, SETTINGS, read_settings, run_config
 
 EXAMPLES = """examples:
   descpipe validate pipelines/des-sv-mock.yaml
@@ -37,11 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the CWL file to write (its folder is created if needed)")
     export.add_argument("--job", type=Path, metavar="JOB.yml",
                         help="the job file to write (default: job.yml beside WF.cwl)")
-    export.add_argument("--split", action="store_true",
+    export.add_argument("--tool-files", action="store_true",
                         help="write each stage's tool to its own <stage>.cwl beside WF.cwl")
-    export.add_argument("--pin", choices=("auto", "docker", "podman", "none"), default="auto",
-                        help="pin each tool to the image id `descpipe build` recorded for this engine "
-                        "(auto: Docker's record when there is one)")
+    export.add_argument("--split", dest="tool_files", action="store_true", help=argparse.SUPPRESS)  # old name
+    export.add_argument("--pin", choices=("auto", *BUILDERS, "none"), default="auto",
+                        help="pin each tool to the image id `descpipe build` recorded for this container "
+                        "runtime (auto: Docker's record when there is one)")
 
     build = commands.add_parser("build", help="build the base and stage images, with no registry",
                                 description="Build the base image (from debootstrap unless pipeline.base_image "
@@ -58,8 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
             "registry is part of the image name: set pipeline.owner to, for example, registry.example.org:5000/desc."))
     for command in image_commands:
         command.add_argument("pipeline", type=Path, help="the pipeline file")
-        command.add_argument("--engine", choices=("docker", "podman"), default="docker",
-                             help="the container engine (default: docker)")
+        command.add_argument("--container", choices=BUILDERS, default="docker",
+                             help="the container runtime that builds and holds the images (default: docker)")
+        # The old name, from before "engine" meant only the CWL engine.
+        command.add_argument("--engine", dest="container", choices=BUILDERS, help=argparse.SUPPRESS)
 
     local = commands.add_parser("local", help="write a bash script that runs each stage with docker run",
                                 description="Write the prototype's launcher: a bash script that runs the "
@@ -96,10 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Export the pipeline into runtime.working and run it with "
                               "cwltool or Toil; products go to runtime.output, stage logs to its logs/ folder.")
     run.add_argument("pipeline", type=Path, help="the pipeline file")
-    run.add_argument("--engine", choices=sorted(ENGINES),
+    run.add_argument("--engine", choices=ENGINES,
                      help="the CWL engine that runs the pipeline (default: runtime.engine, else cwltool)")
-    run.add_argument("--container", choices=CONTAINERS, default="none",
-                     help="how stages are isolated (default: none, on this machine's Python)")
+    run.add_argument("--container", choices=CONTAINER_RUNTIMES,
+                     help="the container runtime stages run in (default: runtime.container, else none: "
+                     "on this machine's Python)")
     toil = run.add_argument_group("Toil settings (--engine toil; each overrides the runtime section's key "
                                   "of the same name)")
     toil.add_argument("--batch-system", metavar="NAME",
@@ -109,14 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     toil.add_argument("--time", metavar="[D-]HH:MM:SS",
                       help="SLURM time limit for every stage's job, instead of the stages' own minutes")
     toil.add_argument("--sbatch-args", metavar="'ARGS'", help="more sbatch arguments, such as '--account=m1727'")
-    toil.add_argument("--restart", action="store_true",
+    toil.add_argument("--restart", action="store_true", default=None,
                       help="finish a failed run from its job store, without re-running the stages that finished")
     run.add_argument("--resume", action="store_true", default=None,
                      help="reuse the outputs of stages whose code, inputs, parameters, config and image are "
                      "unchanged since an earlier run, even a killed one (cwltool's job cache; with Toil, "
                      "--restart where a job store was left); default: runtime.resume")
-    run.add_argument("--provenance", action="store_true",
-                     help="also record the engine's CWLProv research object and write it as a Workflow Run "
+    run.add_argument("--provenance", action="store_true", default=None,
+                     help="(cwltool) also record the engine's CWLProv research object and write it as a Workflow Run "
                      "RO-Crate in the output's provenance/crate/")
     run.add_argument("engine_args", nargs="*", metavar="-- ENGINE-OPTION",
                      help="options passed to the engine as they are, after `--`")
@@ -130,7 +135,8 @@ def _count(text: str) -> int:
     return int(text)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `descpipe` command with `argv` (default: this process's arguments); return its exit status."""
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
@@ -166,37 +172,40 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"  {stage.name}: reads {reads}; makes {', '.join(stage.spec.outputs) or 'nothing'}")
         return 0
     if args.command == "export":
-        from .build import read_pins, record_path
         from .cwl import write_export
+        from .images import image_record, pins, read_pins, record_path
 
-        engine = "docker" if args.pin == "auto" else args.pin
-        pins = None if engine == "none" else read_pins(pipeline, engine, required=args.pin != "auto")
+        runtime = "docker" if args.pin == "auto" else args.pin
+        chosen = (None if runtime == "none" else read_pins(pipeline, runtime) if args.pin == "auto"
+                  else pins(image_record(pipeline, runtime)))
         job = args.job or args.output.parent / "job.yml"
-        for path in write_export(pipeline, args.output, job, split=args.split, pins=pins):
+        for path in write_export(pipeline, args.output, job, tool_files=args.tool_files, pins=chosen):
             print(f"wrote {path}")
-        if pins:
-            print(f"images pinned to the ids in {record_path(pipeline, engine)}")
+        if chosen:
+            print(f"images pinned to the ids in {record_path(pipeline, runtime)}")
         return 0
     if args.command == "local":
-        from .build import read_pins
+        from .images import read_pins
         from .local_script import local_script
 
         write_files({args.script: local_script(pipeline, read_pins(pipeline, "docker"))}, executable=True)
         print(f"wrote {args.script}; run it with: bash {args.script}")
         return 0
     if args.command in ("push", "pull"):
-        from .build import pull_images, push_images, record_path
+        from .build import pull_images, push_images
+        from .images import record_path
 
-        (push_images if args.command == "push" else pull_images)(pipeline, args.engine)
-        print(f"recorded image ids and digests in {record_path(pipeline, args.engine)}")
+        (push_images if args.command == "push" else pull_images)(pipeline, args.container)
+        print(f"recorded image ids and digests in {record_path(pipeline, args.container)}")
         return 0
     if args.command == "build":
-        from .build import build_images, record_path, singularity_images
+        from .build import build_images, singularity_images
+        from .images import record_path
 
-        build_images(pipeline, args.engine)
-        print(f"recorded image ids in {record_path(pipeline, args.engine)}")
+        build_images(pipeline, args.container)
+        print(f"recorded image ids in {record_path(pipeline, args.container)}")
         if args.singularity:
-            singularity_images(pipeline, args.singularity, args.engine)
+            singularity_images(pipeline, args.singularity, args.container)
         return 0
     if args.command == "graph":
         from .draw import draw
@@ -206,17 +215,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from .runner import run_pipeline
 
-    from .engines import check_batch_system, check_slurm_time
-
-    if args.batch_system is not None:
-        check_batch_system(args.batch_system)
-    if args.time is not None:
-        check_slurm_time(args.time)
-    options = {"batch-system": args.batch_system, "retries": args.retries, "partition": args.partition,
-               "time": args.time, "sbatch-args": args.sbatch_args, "restart": args.restart or None,
-               "resume": args.resume}
-    return run_pipeline(pipeline, engine_name=args.engine, container=args.container,
-                        extra=tuple(args.engine_args), options=options, crate=args.provenance)
+    given = read_settings({key: getattr(args, key.replace("-", "_")) for key in SETTINGS},
+                          lambda key: COMMAND_LINE)
+    config = run_config(pipeline.run_settings, given, engine_options=tuple(args.engine_args))
+    return run_pipeline(pipeline, config)
 
 
 if __name__ == "__main__":

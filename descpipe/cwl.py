@@ -6,14 +6,23 @@ pipeline always gives the same bytes; `write_export` is the one place that write
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
-
+from typing import Any
 
 from .errors import UserError
 from .files import write_files
 from .filetypes import EDAM, FileType
+from .images import Pin
+from .naming import (
+    LOG_STREAMS,
+    SPLIT_MODES,
+    WORKFLOW_ID,
+    log_file_stem,
+    log_output_id,
+    output_file_name,
+    stage_input_id,
+    step_id,
+)
 from .pipeline import Pipeline, PipelineStage
 from .stage_loader import config_file_type
 from .yaml_writer import to_yaml_text
@@ -24,17 +33,6 @@ NAMESPACES = {"edam": EDAM}
 CWLTOOL_NAMESPACE = {"cwltool": "http://commonwl.org/cwltool#"}
 # Offline, cwltool warns that it cannot fetch this and falls back to comparing format IRIs exactly.
 SCHEMAS = ["https://edamontology.org/EDAM_1.25.owl"]
-# Workflow-level ids of per-stage things are `<stage>.<name>`: tags and names never hold a dot,
-# so these cannot clash with overall input tags or with each other.
-SEPARATOR = "."
-
-
-@dataclass(frozen=True)
-class Pin:
-    """The image a tool must run: the engine's id for it, and its registry digest if pushed or pulled."""
-
-    id: str
-    digest: Optional[str] = None
 
 
 def short_format(kind: FileType) -> str:
@@ -46,11 +44,7 @@ def _file_parameter(kind: FileType | None) -> dict[str, Any]:
     return {"type": "File", **({"format": short_format(kind)} if kind else {})}
 
 
-# The tools of a split stage (a SplitStage run with `split: true`): what each mode adds.
-SPLIT_MODES = ("plan", "part", "gather")
-
-
-def command_line_tool(stage: PipelineStage, pin: Optional[Pin] = None, mode: Optional[str] = None) -> dict[str, Any]:
+def command_line_tool(stage: PipelineStage, pin: Pin | None = None, mode: str | None = None) -> dict[str, Any]:
     """The CommandLineTool that runs one stage: `python3 <code>/run.py --<tag> PATH ...`.
 
     With a `pin` (from `descpipe build`, `push` or `pull`) the tool runs exactly that image id,
@@ -88,11 +82,10 @@ def command_line_tool(stage: PipelineStage, pin: Optional[Pin] = None, mode: Opt
         # Read from the cwl.output.json the stage writes.
         outputs["parts"] = {"type": {"type": "array", "items": "string"}}
     else:
-        outputs.update({tag: {**_file_parameter(kind), "outputBinding": {"glob": _output_name(tag, kind)}}
+        outputs.update({tag: {**_file_parameter(kind), "outputBinding": {"glob": output_file_name(tag, kind)}}
                         for tag, kind in spec.outputs.items()})
-        outputs["stdout"] = {"type": "stdout"}
-        outputs["stderr"] = {"type": "stderr"}
-        arguments += [{"position": 2, "prefix": f"--{tag}", "valueFrom": _output_name(tag, kind)}
+        outputs.update({stream: {"type": stream} for stream in LOG_STREAMS})
+        arguments += [{"position": 2, "prefix": f"--{tag}", "valueFrom": output_file_name(tag, kind)}
                       for tag, kind in spec.outputs.items()]
     if mode == "part":
         inputs["part"] = {"type": "string", "inputBinding": {"position": 1, "prefix": "--part"}}
@@ -125,7 +118,7 @@ def command_line_tool(stage: PipelineStage, pin: Optional[Pin] = None, mode: Opt
         # cwltool's extension (`--enable-ext`, which Toil reads too): the engine prefixes the
         # command with `mpirun -n N`, or what its --mpi-config-file says.
         requirements["cwltool:MPIRequirement"] = {"processes": processes}
-    name = _step_name(spec.name, mode)
+    name = step_id(spec.name, mode)
     tool: dict[str, Any] = {"class": "CommandLineTool", "id": name, "label": name}
     if spec.doc:
         tool["doc"] = spec.doc + "\n"
@@ -140,25 +133,14 @@ def command_line_tool(stage: PipelineStage, pin: Optional[Pin] = None, mode: Opt
     })
     if mode != "plan":
         # Each part's logs get the part's name, so a scattered step's logs do not collide.
-        log = f"{spec.name}-$(inputs.part)" if mode == "part" else name
-        tool.update({"stdout": f"{log}.out", "stderr": f"{log}.err"})
+        log = log_file_stem(spec.name, mode, "$(inputs.part)" if mode == "part" else None)
+        tool.update({stream: f"{log}.{ending}" for stream, ending in LOG_STREAMS.items()})
     return tool
 
 
-def _step_name(stage: str, mode: Optional[str]) -> str:
-    """`tomography`, or `treecorr.plan` / `.part` / `.gather` for a split stage's steps (stage
-    names never hold a dot, so these cannot clash)."""
-    return f"{stage}{SEPARATOR}{mode}" if mode else stage
-
-
-def stage_tools(stage: PipelineStage, pin: Optional[Pin] = None) -> list[dict[str, Any]]:
+def stage_tools(stage: PipelineStage, pin: Pin | None = None) -> list[dict[str, Any]]:
     """The tools that run a stage: one, or a split stage's plan, part and gather."""
     return [command_line_tool(stage, pin, mode) for mode in (SPLIT_MODES if stage.split else (None,))]
-
-
-def _output_name(tag: str, kind: FileType) -> str:
-    """The file name of a tag's file: `<tag>.<suffix>`, as the prototype named them."""
-    return f"{tag}.{kind.suffix}"
 
 
 def workflow(pipeline: Pipeline, tool_reference: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +148,7 @@ def workflow(pipeline: Pipeline, tool_reference: dict[str, Any]) -> dict[str, An
     (the tool itself, or the name of its file)."""
     inputs: dict[str, Any] = {tag: _file_parameter(kind) for tag, kind in pipeline.input_types.items()}
     # The step whose outputs a tag comes from: a split stage's come from its gather step.
-    made_by = {tag: _step_name(stage.name, "gather" if stage.split else None)
+    made_by = {tag: step_id(stage.name, "gather" if stage.split else None)
                for stage in pipeline.stages for tag in stage.spec.outputs}
     final = set(pipeline.final)   # looked up once per output tag: thousands of times
     steps: dict[str, Any] = {}
@@ -174,41 +156,38 @@ def workflow(pipeline: Pipeline, tool_reference: dict[str, Any]) -> dict[str, An
     for stage in pipeline.stages:
         spec = stage.spec
 
-        def own(name: str) -> str:
-            return f"{spec.name}{SEPARATOR}{name}"
-
-        wiring = {"code": own("code")}
-        inputs[own("code")] = {"type": "Directory"}
+        wiring = {"code": stage_input_id(spec.name, "code")}
+        inputs[stage_input_id(spec.name, "code")] = {"type": "Directory"}
         for tag in spec.inputs:
             wiring[tag] = f"{made_by[tag]}/{tag}" if tag in made_by else tag
         for tag in spec.config:
-            wiring[tag] = inputs_key = own(tag)
+            wiring[tag] = inputs_key = stage_input_id(spec.name, tag)
             inputs[inputs_key] = _file_parameter(config_file_type(spec, tag))
         for name, parameter in spec.parameters.items():
-            wiring[name] = own(name)
-            inputs[own(name)] = {"type": parameter.cwl_type,
+            wiring[name] = stage_input_id(spec.name, name)
+            inputs[stage_input_id(spec.name, name)] = {"type": parameter.cwl_type,
                                  **({} if parameter.required else {"default": parameter.default})}
-        produced = [*spec.outputs, "stdout", "stderr"]
-        final_step = _step_name(spec.name, "gather" if stage.split else None)
+        produced = [*spec.outputs, *LOG_STREAMS]
+        final_step = step_id(spec.name, "gather" if stage.split else None)
         if stage.split:
-            plan, part = _step_name(spec.name, "plan"), _step_name(spec.name, "part")
+            plan, part = step_id(spec.name, "plan"), step_id(spec.name, "part")
             # `run` last: a reader sees a step's wiring before the tool, which may be inline.
             steps[plan] = {"in": wiring, "out": ["parts"], "run": tool_reference[plan]}
             steps[part] = {"in": {**wiring, "part": f"{plan}/parts"}, "scatter": "part", "out": produced,
                            "run": tool_reference[part]}
             steps[final_step] = {"in": {**wiring, **{f"{tag}-parts": f"{part}/{tag}" for tag in spec.outputs}},
                                  "out": produced, "run": tool_reference[final_step]}
-            for stream in ("stdout", "stderr"):
-                outputs[own(f"parts{SEPARATOR}{stream}")] = {"type": {"type": "array", "items": "File"},
-                                                            "outputSource": f"{part}/{stream}"}
+            for stream in LOG_STREAMS:
+                outputs[log_output_id(spec.name, stream, parts=True)] = {"type": {"type": "array", "items": "File"},
+                                                                         "outputSource": f"{part}/{stream}"}
         else:
             steps[spec.name] = {"in": wiring, "out": produced, "run": tool_reference[spec.name]}
         for tag in spec.outputs:
             if tag in final:
                 outputs[tag] = {"type": "File", "outputSource": f"{final_step}/{tag}"}
-        for stream in ("stdout", "stderr"):
-            outputs[own(stream)] = {"type": "File", "outputSource": f"{final_step}/{stream}"}
-    document: dict[str, Any] = {"class": "Workflow", "id": "main", "label": pipeline.name,
+        for stream in LOG_STREAMS:
+            outputs[log_output_id(spec.name, stream)] = {"type": "File", "outputSource": f"{final_step}/{stream}"}
+    document: dict[str, Any] = {"class": "Workflow", "id": WORKFLOW_ID, "label": pipeline.name,
                                 "doc": f"The {pipeline.name} pipeline, exported by descpipe from {pipeline.file.name}."}
     if any(stage.split for stage in pipeline.stages):
         document["requirements"] = {"ScatterFeatureRequirement": {}}
@@ -216,7 +195,7 @@ def workflow(pipeline: Pipeline, tool_reference: dict[str, Any]) -> dict[str, An
     return document
 
 
-def single_document(pipeline: Pipeline, pins: Optional[dict[str, Pin]] = None) -> dict[str, Any]:
+def single_document(pipeline: Pipeline, pins: dict[str, Pin] | None = None) -> dict[str, Any]:
     """One self-contained document: the workflow (`#main`), each tool inline in its step's `run`.
 
     Inline rather than in a `$graph`: cwltool and Toil load and check a whole `$graph` again for
@@ -235,7 +214,7 @@ def _namespaces(documents: list[dict[str, Any]]) -> dict[str, str]:
     return {**NAMESPACES, **(CWLTOOL_NAMESPACE if uses_cwltool else {})}
 
 
-def split_documents(pipeline: Pipeline, pins: Optional[dict[str, Pin]] = None) -> dict[str, dict[str, Any]]:
+def documents_per_tool(pipeline: Pipeline, pins: dict[str, Pin] | None = None) -> dict[str, dict[str, Any]]:
     """One document per tool (`<stage>.cwl`) and the workflow that runs them, keyed by file name."""
     def standalone(document: dict[str, Any]) -> dict[str, Any]:
         return {"cwlVersion": CWL_VERSION, "$namespaces": _namespaces([document]), "$schemas": SCHEMAS,
@@ -261,18 +240,18 @@ def job(pipeline: Pipeline, job_dir: Path) -> dict[str, Any]:
             entry["format"] = kind.format
         return entry
 
-    values: dict[str, Any] = {tag: file_object(path, _output_name(tag, pipeline.input_types[tag]),
+    values: dict[str, Any] = {tag: file_object(path, output_file_name(tag, pipeline.input_types[tag]),
                                                pipeline.input_types[tag])
                               for tag, path in pipeline.inputs.items()}
     for stage in pipeline.stages:
         spec = stage.spec
-        values[f"{spec.name}{SEPARATOR}code"] = {"class": "Directory",
+        values[stage_input_id(spec.name, "code")] = {"class": "Directory",
                                                  "path": os.path.relpath(spec.directory, job_dir)}
         for tag, path in stage.config_files.items():
-            values[f"{spec.name}{SEPARATOR}{tag}"] = file_object(path, spec.config[tag],
+            values[stage_input_id(spec.name, tag)] = file_object(path, spec.config[tag],
                                                                  config_file_type(spec, tag))
         for name, value in stage.parameter_values.items():
-            values[f"{spec.name}{SEPARATOR}{name}"] = value
+            values[stage_input_id(spec.name, name)] = value
     return values
 
 
@@ -281,9 +260,9 @@ def to_yaml(document: dict[str, Any], header: str = "") -> str:
     return header + to_yaml_text(document)
 
 
-def write_export(pipeline: Pipeline, cwl_path: Path, job_path: Path, split: bool = False,
-                 pins: Optional[dict[str, Pin]] = None) -> list[Path]:
-    """Write the CWL (one document, or one per tool beside it with `split`) and the job file.
+def write_export(pipeline: Pipeline, cwl_path: Path, job_path: Path, tool_files: bool = False,
+                 pins: dict[str, Pin] | None = None) -> list[Path]:
+    """Write the CWL (one document, or with `tool_files` one per tool beside it) and the job file.
 
     Every file is written whole to a temporary name and then renamed, so an interrupted export
     never leaves a half-written document under its final name. Returns the paths written.
@@ -292,12 +271,12 @@ def write_export(pipeline: Pipeline, cwl_path: Path, job_path: Path, split: bool
     header = (f"#!/usr/bin/env cwl-runner\n# Exported by descpipe from {source}: "
               "edit that file and export again rather than editing this one.\n")
     files: dict[Path, str] = {}
-    if split:
-        for name, document in split_documents(pipeline, pins).items():
+    if tool_files:
+        for name, document in documents_per_tool(pipeline, pins).items():
             path = cwl_path if name == "workflow" else cwl_path.parent / name
             if path in files:
                 raise UserError(f"the workflow would overwrite the tool of stage {Path(name).stem!r}, which "
-                                f"--split also writes as {name}: export to another file name", cwl_path)
+                                f"--tool-files also writes as {name}: export to another file name", cwl_path)
             files[path] = to_yaml(document, header)
     else:
         files[cwl_path] = to_yaml(single_document(pipeline, pins), header)

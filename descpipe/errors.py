@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional, Union
 
 
 class UserError(Exception):
     """A mistake in a pipeline file, a stage or the command line, told as `file:line: message`."""
 
-    def __init__(self, message: str, file: Optional[Union[str, Path]] = None, line: Optional[int] = None):
+    def __init__(self, message: str, file: str | Path | None = None, line: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.file = file

@@ -8,9 +8,9 @@ from __future__ import annotations
 import csv
 import fnmatch
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 EDAM = "http://edamontology.org/"
 
@@ -90,7 +90,7 @@ def missing_columns(path: Path, wanted: list[str]) -> list[str]:
     return [name for name in wanted if not fnmatch.filter(columns, name)]
 
 
-def _check_fits(path: Path) -> Optional[str]:
+def _check_fits(path: Path) -> str | None:
     try:
         fits_headers(path)
     except FitsError as e:
@@ -101,7 +101,7 @@ def _check_fits(path: Path) -> Optional[str]:
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-def _check_hdf5(path: Path) -> Optional[str]:
+def _check_hdf5(path: Path) -> str | None:
     # The signature may sit at 0, 512, 1024, 2048, ... when a user block precedes it.
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -114,7 +114,7 @@ def _check_hdf5(path: Path) -> Optional[str]:
     return "not an HDF5 file: no HDF5 signature found"
 
 
-def _text_sample(path: Path) -> tuple[Optional[str], str]:
+def _text_sample(path: Path) -> tuple[str | None, str]:
     raw = _head(path, _TEXT_SAMPLE)
     if b"\x00" in raw:
         return "not a text file: it contains NUL bytes", ""
@@ -125,11 +125,11 @@ def _text_sample(path: Path) -> tuple[Optional[str], str]:
         return f"not UTF-8 text: {e.reason} at byte {e.start}", ""
 
 
-def _check_text(path: Path) -> Optional[str]:
+def _check_text(path: Path) -> str | None:
     return _text_sample(path)[0]
 
 
-def _check_csv(path: Path) -> Optional[str]:
+def _check_csv(path: Path) -> str | None:
     problem, text = _text_sample(path)
     if problem:
         return problem
@@ -141,7 +141,7 @@ def _check_csv(path: Path) -> Optional[str]:
     return None
 
 
-def _check_yaml(path: Path) -> Optional[str]:
+def _check_yaml(path: Path) -> str | None:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
@@ -152,7 +152,7 @@ def _check_yaml(path: Path) -> Optional[str]:
     return None
 
 
-def _check_json(path: Path) -> Optional[str]:
+def _check_json(path: Path) -> str | None:
     try:
         json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
@@ -160,7 +160,7 @@ def _check_json(path: Path) -> Optional[str]:
     return None
 
 
-def _check_png(path: Path) -> Optional[str]:
+def _check_png(path: Path) -> str | None:
     if _head(path, 8) != b"\x89PNG\r\n\x1a\n":
         return "not a PNG file: no PNG signature"
     return None
@@ -178,9 +178,9 @@ class FileType:
     name: str
     suffix: str
     format: str
-    check: Callable[[Path], Optional[str]]
+    check: Callable[[Path], str | None]
 
-    def problem(self, path: Path) -> Optional[str]:
+    def problem(self, path: Path) -> str | None:
         """Why `path` is not a file of this type, or None when it looks right."""
         if not path.exists():
             return "file does not exist"
@@ -214,7 +214,7 @@ def file_type(name: str) -> FileType:
         raise KeyError(f"unknown file type {name!r} (known: {', '.join(FILE_TYPES)})") from None
 
 
-def type_of_file_name(file_name: str) -> Optional[FileType]:
+def type_of_file_name(file_name: str) -> FileType | None:
     """The type a file name's ending implies (`tomo.yml` is yaml), or None for an unknown ending."""
     ending = file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
     return FILE_TYPES.get(_SUFFIX_ALIASES.get(ending, ending))

@@ -6,12 +6,11 @@ chain of thousands of stages needs no deeper Python stack than a chain of two.
 from __future__ import annotations
 
 import heapq
-from typing import Optional
 
 Graph = dict[str, list[str]]   # stage -> the stages it runs after
 
 
-def find_cycle(edges: Graph) -> Optional[list[str]]:
+def find_cycle(edges: Graph) -> list[str] | None:
     """A cycle `[a, b, ..., a]`, each stage running after the next, or None."""
     state: dict[str, int] = {}   # 1: on the current path, 2: done
     for start in edges:

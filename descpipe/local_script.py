@@ -12,9 +12,8 @@ import csv
 import io
 import shlex
 from pathlib import Path
-from typing import Optional
 
-from .cwl import Pin
+from .images import Pin
 from .pipeline import Pipeline
 
 CODE_DIR = "/opt/desc/code"
@@ -28,7 +27,7 @@ def _mount(source: Path, target: str, readonly: bool = True) -> str:
     return line.getvalue()
 
 
-def local_script(pipeline: Pipeline, pins: Optional[dict[str, Pin]] = None) -> str:
+def local_script(pipeline: Pipeline, pins: dict[str, Pin] | None = None) -> str:
     """The bash script that runs `pipeline` stage by stage with `docker run`."""
     work = (pipeline.working / "local").resolve()
     output = pipeline.output.resolve()
@@ -69,9 +68,9 @@ def local_script(pipeline: Pipeline, pins: Optional[dict[str, Pin]] = None) -> s
             f"echo {q(f'descpipe local: running {stage.name}')}",
             f"rm -rf {q(str(folder))} && mkdir -p {q(str(folder))}",
             # As cwltool runs containers: no network, read-only root, the caller's user.
-            f"docker run --rm --network {'host' if spec.network else 'none'} --read-only --tmpfs /tmp "
+            (f"docker run --rm --network {'host' if spec.network else 'none'} --read-only --tmpfs /tmp "
             "--user \"$(id -u):$(id -g)\" "
-            f"--env OMP_NUM_THREADS={stage.resources['cores']} \\",
+            f"--env OMP_NUM_THREADS={stage.resources['cores']} \\"),
             *[f"    --mount {q(mount)} \\" for mount in mounts],
             f"    {q(pins[stage.name].id if pins else stage.image)} {' '.join(q(c) for c in command)} \\",
             f"    >{q(str(out))} 2>{q(str(err))} || fail {q(stage.name)} {q(str(err))}",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -18,11 +18,12 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from .errors import UserError
 from .filetypes import FileType, missing_columns
 from .graph import ancestors, find_cycle, run_order
+from .run_config import FILE_KEYS, Origin, Settings, read_settings
 from .stage_loader import NAME_PATTERN, NAME_RULE, StageSpec, config_file_type, find_stage_directory, load_stage
 
 PIPELINE_KEYS = ("images", "stages", "owner", "basename", "version", "base_image")
-RUNTIME_KEYS = ("launcher", "working", "output", "inputs", "config", "final",
-                "engine", "batch-system", "retries", "partition", "time", "sbatch-args", "resume")
+# Then the run settings: how to run (see run_config.py).
+RUNTIME_KEYS = ("launcher", "working", "output", "inputs", "config", "final", *FILE_KEYS)
 STAGE_KEYS = ("depends-on", "config", "parameters", "cores", "openmp", "memory_mb", "minutes",
               "nodes", "ppn", "image", "split")
 # Stage keys that take a positive whole number; `openmp` is the prototype's name for `cores`.
@@ -38,7 +39,7 @@ class PipelineStage:
     config_files: dict[str, Path]
     parameter_values: dict[str, Any]    # only those the pipeline file sets
     resources: dict[str, int]           # cores, and memory_mb / minutes / MPI processes where set
-    lines: dict[str, int] = field(default_factory=dict)   # line of each key of the stage's section
+    lines: dict[str, int | None] = field(default_factory=dict)   # line of each key of the stage's section
     split: bool = False                 # run as plan, one job per part, gather (a SplitStage)
 
     @property
@@ -59,9 +60,9 @@ class Pipeline:
     final: tuple[str, ...]               # output tags that are products of the run
     working: Path
     output: Path
-    base_image: Optional[str] = None     # what the base image builds FROM, instead of debootstrap
-    # runtime.engine and Toil's settings (batch-system, retries, ...), by their key, where set.
-    run_options: dict[str, Any] = field(default_factory=dict)
+    base_image: str | None = None     # what the base image builds FROM, instead of debootstrap
+    # The runtime section's run settings (engine, container, batch-system, ...), checked, with their lines.
+    run_settings: Settings = field(default_factory=dict)
 
 
 class _Place:
@@ -74,14 +75,14 @@ class _Place:
         return UserError(message, self.file, self.line(node, key))
 
     @staticmethod
-    def line(node: Any, key: Any = None) -> Optional[int]:
+    def line(node: Any, key: Any = None) -> int | None:
         # A key merged in with `<<:` has no line of its own: the mapping's line stands in.
         if isinstance(node, CommentedMap) and key is not None and key in (node.lc.data or {}):
-            return node.lc.key(key)[0] + 1
+            return int(node.lc.key(key)[0]) + 1
         if isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
-            return node.lc.item(key)[0] + 1
+            return int(node.lc.item(key)[0]) + 1
         if isinstance(node, (CommentedMap, CommentedSeq)) and node.lc.line is not None:
-            return node.lc.line + 1
+            return int(node.lc.line) + 1
         return None
 
 
@@ -150,7 +151,8 @@ def load_pipeline(path: Path | str) -> Pipeline:
         working=Path(os.path.normpath(base / _path_value(place, runtime, "working", "work"))),
         output=Path(os.path.normpath(base / _path_value(place, runtime, "output", "output"))),
         base_image=_optional_name(place, pipeline, "base_image"),
-        run_options=_run_options(place, runtime),
+        run_settings=read_settings({key: runtime.get(key) for key in FILE_KEYS},
+                                   lambda key: Origin(file, _Place.line(runtime, key))),
     )
 
 
@@ -228,38 +230,11 @@ def _path_value(place: _Place, parent: CommentedMap, key: str, default: str) -> 
     return value
 
 
-def _optional_name(place: _Place, parent: CommentedMap, key: str) -> Optional[str]:
+def _optional_name(place: _Place, parent: CommentedMap, key: str) -> str | None:
     value = parent.get(key)
     if value is not None and (not isinstance(value, str) or not value):
         raise place.error(f"'{key}' must be an image name such as python:3.11-slim", parent, key)
     return value
-
-
-def _run_options(place: _Place, runtime: CommentedMap) -> dict[str, Any]:
-    """runtime.engine, runtime.resume and Toil's settings, checked."""
-    from .engines import ENGINES, check_batch_system, check_slurm_time
-
-    options = {key: runtime[key] for key in ("engine", "batch-system", "retries", "partition", "time",
-                                             "sbatch-args", "resume") if runtime.get(key) is not None}
-    for key, value in options.items():
-        if key == "resume":
-            if not isinstance(value, bool):
-                raise place.error(f"runtime.resume must be true or false, got {value!r}", runtime, key)
-        elif key == "retries":
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise place.error(f"runtime.retries must be a whole number of retries (0 or more), got {value!r}",
-                                  runtime, key)
-        elif not isinstance(value, str) or not value.strip():
-            raise place.error(f"runtime.{key} must be a string, got {value!r}"
-                              + (' (quote it: time: "2:00:00")' if key == "time" else ""), runtime, key)
-    if "engine" in options and options["engine"] not in ENGINES:
-        raise place.error(f"unknown engine {options['engine']!r} in runtime.engine "
-                          f"(known: {', '.join(sorted(ENGINES))})", runtime, "engine")
-    if "batch-system" in options:
-        check_batch_system(options["batch-system"], place.file, _Place.line(runtime, "batch-system"))
-    if "time" in options:
-        check_slurm_time(options["time"], place.file, _Place.line(runtime, "time"))
-    return options
 
 
 def _missing_stage_message(name: str, image_dirs: list[Path]) -> str:
@@ -348,7 +323,7 @@ def _pipeline_stage(place: _Place, spec: StageSpec, section: CommentedMap, runti
     return PipelineStage(spec, image, config_files, parameter_values, resources, lines, split)
 
 
-def _existing_file(place: _Place, path: Path, kind: Optional[FileType], what: str,
+def _existing_file(place: _Place, path: Path, kind: FileType | None, what: str,
                    node: Any, key: Any) -> Path:
     if not path.is_file():
         raise place.error(f"{what}: {path} does not exist", node, key)
@@ -424,7 +399,7 @@ def _run_order(place: _Place, document: CommentedMap, pipeline: CommentedMap,
                depends_on: dict[str, list[str]]) -> list[str]:
     """Stages in an order that respects data flow and `depends-on`; ties keep pipeline.stages order."""
     index = {name: i for i, name in enumerate(stages)}
-    reads_from = {name: sorted({producers[t] for t in s.spec.inputs if t in producers}, key=index.get)
+    reads_from = {name: sorted({producers[t] for t in s.spec.inputs if t in producers}, key=index.__getitem__)
                   for name, s in stages.items()}
     cycle = find_cycle(reads_from)
     if cycle:
@@ -445,7 +420,7 @@ def _run_order(place: _Place, document: CommentedMap, pipeline: CommentedMap,
                 raise place.error(f"stage {name!r} depends on {other!r}, but {other!r} reads files that "
                                   f"{name!r} makes: this depends-on contradicts the data flow",
                                   section["depends-on"], listed.index(other))
-    edges = {name: sorted(set(reads_from[name]) | set(depends_on[name]), key=index.get) for name in stages}
+    edges = {name: sorted(set(reads_from[name]) | set(depends_on[name]), key=index.__getitem__) for name in stages}
     cycle = find_cycle(edges)
     if cycle:
         raise place.error(f"the depends-on entries form a cycle ({' -> '.join(cycle)})",

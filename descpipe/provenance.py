@@ -11,13 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from . import __version__
-from .cwl import Pin
+from .engine import Failure, JobEvent
 from .errors import UserError
 from .files import write_files
+from .images import Pin
+from .naming import parse_step, stage_input_id
 from .pipeline import Pipeline
 
 FOLDER = "provenance"
@@ -36,7 +39,7 @@ def checksum(path: Path) -> str:
     return f"sha1${digest.hexdigest()}"
 
 
-def _file_entry(path: Path, known: Optional[str] = None) -> dict[str, Any]:
+def _file_entry(path: Path, known: str | None = None) -> dict[str, Any]:
     """Path, checksum and size of a file; `known` is a checksum the engine already computed."""
     return {"path": str(path.resolve()), "checksum": known or checksum(path), "size": path.stat().st_size}
 
@@ -48,45 +51,78 @@ def _code(directory: Path) -> dict[str, str]:
             for path in sorted(directory.rglob("*")) if path.is_file()}
 
 
-def stage_status(events: dict[str, str], succeeded: bool) -> str:
-    """What happened to a stage in this run, from the engine's events for it.
+def stage_runs(pipeline: Pipeline, events: list[JobEvent], failures: list[Failure],
+               succeeded: bool) -> dict[str, dict[str, Any]]:
+    """What happened to each stage in this run, from the engine's job events: its status, exit
+    status and times, and for a split stage each part's.
 
-    "reused" when the engine took its outputs from an earlier run: cwltool says so, while a
-    restarted Toil run never starts the stages that had finished, so a stage of a successful run
-    without events was finished before.
+    A stage "ran" when any of its jobs ran (a resumed split stage may reuse its plan and some
+    parts), is "reused" when the engine took all its outputs from an earlier run (cwltool says so;
+    a restarted Toil run never starts the stages that had finished, so a stage of a successful run
+    without events was finished before), "failed" when a job failed for good, else "not run".
     """
-    if "failed" in events:
-        return "failed"
-    if "reused" in events or (succeeded and "started" not in events):
-        return "reused"
-    if "finished" in events:
-        return "ran"
+    jobs: dict[str, dict[tuple[str, int | None], list[JobEvent]]] = {stage.name: {} for stage in pipeline.stages}
+    for event in events:
+        owner = parse_step(event.step).stage
+        if owner in jobs:
+            jobs[owner].setdefault((event.step, event.part), []).append(event)
+    runs: dict[str, dict[str, Any]] = {}
+    for stage in pipeline.stages:
+        statuses = {job: _job_status(happened) for job, happened in jobs[stage.name].items()}
+        stage_failures = [failure for failure in failures if parse_step(failure.step).stage == stage.name]
+        if stage_failures or "failed" in statuses.values():
+            status = "failed"
+        elif "ran" in statuses.values():
+            status = "ran"
+        elif (statuses and set(statuses.values()) == {"reused"}) or (succeeded and not statuses):
+            status = "reused"
+        else:
+            status = "not run"
+        runs[stage.name] = {
+            "status": status,
+            # A stage that ran exited 0; one that failed, as the engine logged.
+            "exit_status": 0 if status == "ran" else stage_failures[0].exit_status if stage_failures else None,
+            **_times([event for happened in jobs[stage.name].values() for event in happened]),
+        }
+        if stage.split:
+            exits = {failure.part: failure.exit_status for failure in stage_failures if failure.part}
+            runs[stage.name]["parts"] = [
+                {"part": part, "status": statuses[(step, part)], **_times(happened),
+                 "exit_status": exits.get(part, 0 if statuses[(step, part)] == "ran" else None)}
+                for (step, part), happened in sorted(jobs[stage.name].items(), key=lambda job: job[0][1] or 0)
+                if parse_step(step).mode == "part" and part is not None]
+    return runs
+
+
+def _job_status(events: list[JobEvent]) -> str:
+    kinds = {event.event for event in events}
+    for event, status in (("failed", "failed"), ("finished", "ran"), ("reused", "reused")):
+        if event in kinds:
+            return status
     return "not run"
 
 
-def record(pipeline: Pipeline, run: dict[str, Any], events: dict[str, dict[str, str]],
-           exits: dict[str, int], pins: Optional[dict[str, Pin]],
-           products: dict[Path, Optional[str]]) -> dict[str, Any]:
+def _times(events: list[JobEvent]) -> dict[str, str | None]:
+    """When the first of `events` started and the last finished (or failed)."""
+    started = [event.time for event in events if event.event == "started" and event.time]
+    ended = [event.time for event in events if event.event in ("finished", "failed") and event.time]
+    return {"started": min(started) if started else None, "finished": max(ended) if ended else None}
+
+
+def record(pipeline: Pipeline, run: dict[str, Any], stages: dict[str, dict[str, Any]],
+           pins: dict[str, Pin] | None, products: dict[Path, str | None]) -> dict[str, Any]:
     """The run record: `run` (engine, container, times, status, command) plus what ran on what.
 
-    `events` are the engine's stage events with their times, `exits` the exit statuses of the
-    stages that failed, `pins` the image ids the stages ran in (None with no container),
-    `products` the files the run left in the output directory, each with the checksum the engine
-    computed while collecting it (None if it did not): hashing them again would cost a second
-    read of every catalog.
+    `stages` says what happened to each stage (see `stage_runs`), `pins` the image ids the stages
+    ran in (None with no container), `products` the files the run left in the output directory,
+    each with the checksum the engine computed while collecting it (None if it did not): hashing
+    them again would cost a second read of every catalog.
     """
-    succeeded = run["status"] == "success"
-    stages = {}
+    entries = {}
     for stage in pipeline.stages:
         pin = (pins or {}).get(stage.name)
-        happened = events.get(stage.name, {})
-        status = stage_status(happened, succeeded)
-        stages[stage.name] = {
-            "status": status,
-            # A stage that ran exited 0; one that failed, as the engine logged.
-            "exit_status": 0 if status == "ran" else exits.get(stage.name),
-            "started": happened.get("started"),
-            "finished": happened.get("finished") or happened.get("failed"),
+        entries[stage.name] = {
+            **stages[stage.name],
             "image": stage.image if pin else None,
             "image_id": pin.id if pin else None,
             "image_digest": pin.digest if pin else None,
@@ -96,16 +132,16 @@ def record(pipeline: Pipeline, run: dict[str, Any], events: dict[str, dict[str, 
         }
     inputs = {tag: _file_entry(path) for tag, path in pipeline.inputs.items()}
     for stage in pipeline.stages:
-        inputs.update({f"{stage.name}.{tag}": _file_entry(path) for tag, path in stage.config_files.items()})
+        inputs.update({stage_input_id(stage.name, tag): _file_entry(path) for tag, path in stage.config_files.items()})
     output = pipeline.output.resolve()
     return {"descpipe": __version__, "pipeline": pipeline.name, **run,
             "pipeline_file": _file_entry(pipeline.file),
-            "stages": stages, "inputs": inputs,
+            "stages": entries, "inputs": inputs,
             "outputs": {str(path.resolve().relative_to(output)): _file_entry(path, products[path])
                         for path in sorted(products)}}
 
 
-def write_record(folder: Path, entry: dict[str, Any], copies: list[Path]) -> Path:
+def write_run_record(folder: Path, entry: dict[str, Any], copies: list[Path]) -> Path:
     """Write `entry` as `folder/run-record.json` beside copies of `copies` (the exported CWL,
     job file and pipeline file), replacing an earlier record there; returns the record's path."""
     shutil.rmtree(folder, ignore_errors=True)
@@ -141,10 +177,10 @@ def load_record(directory: Path) -> tuple[Path, dict[str, Any]]:
 
 def summary(path: Path, entry: dict[str, Any]) -> str:
     """A run record as text for a person: what ran, with which code, on which inputs, making which files."""
-    lines = [f"{entry['pipeline']}: {entry['status']} (exit status {entry['exit_status']}), "
-             f"{entry['started']} to {entry['finished']}",
-             f"  run by descpipe {entry['descpipe']} with {entry['engine']}, container: {entry['container']}"
-             + (", resuming an earlier run" if entry.get("resume") else ""),
+    lines = [(f"{entry['pipeline']}: {entry['status']} (exit status {entry['exit_status']}), "
+              f"{entry['started']} to {entry['finished']}"),
+             (f"  run by descpipe {entry['descpipe']} with {entry['engine']}, container: {entry['container']}"
+              + (", resuming an earlier run" if entry.get("resume") else "")),
              f"  pipeline file {entry['pipeline_file']['path']} ({entry['pipeline_file']['checksum']})",
              f"  record {path}; beside it: {', '.join(entry['files'])}",
              "stages (in run order):"]
@@ -155,6 +191,9 @@ def summary(path: Path, entry: dict[str, Any]) -> str:
         lines.append(f"  {name}: {stage['status']}"
                      + (f" (exit status {stage['exit_status']})" if stage["exit_status"] is not None else "")
                      + (f", {stage['started']} to {stage['finished']}" if stage["started"] else ""))
+        if stage.get("parts"):
+            counts = Counter(part["status"] for part in stage["parts"])
+            lines.append(f"    {len(stage['parts'])} parts: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
         lines.append(f"    code {code['path']}/run.py {code['files'].get('run.py', '(none)')}"
                      + (f" (+{others} more files)" if others else "") + f"; {image}")
         if stage["parameters"]:

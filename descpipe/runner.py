@@ -12,19 +12,23 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
-from .build import read_pins
-from .containers import ENGINES as CONTAINER_ENGINES
-from .containers import engine_environment
-from .cwl import SEPARATOR, Pin, write_export
-from .engines import ENGINES, Engine, RunSettings
-from .errors import UserError
+from .cwl import write_export
+from .cwltool_engine import Cwltool
+from .engine import Engine, Failure, JobEvent, RunPaths
+from .images import engine_environment, run_pins
+from .naming import is_log_output, parse_step, part_of_log_file, stage_steps
 from .pipeline import Pipeline
-from .provenance import CRATE, FOLDER, record, write_crate, write_record
+from .provenance import CRATE, FOLDER, record, stage_runs, write_crate, write_run_record
+from .run_config import RunConfig
+from .toil_engine import Toil
 
+ENGINES: dict[str, type[Engine]] = {"cwltool": Cwltool, "toil": Toil}
 LOG_TAIL_LINES = 20
 POLL_SECONDS = 0.5   # how often the engine log is read for progress
 # Where, inside runtime.output, the engine writes: products are renamed into place only once the
@@ -32,95 +36,96 @@ POLL_SECONDS = 0.5   # how often the engine log is read for progress
 INCOMING = ".incoming"
 
 
-def run_pipeline(pipeline: Pipeline, engine_name: Optional[str] = None, container: str = "none",
-                 extra: tuple[str, ...] = (), say: Callable[[str], None] = print,
-                 options: Optional[dict[str, Any]] = None, crate: bool = False) -> int:
-    """Export and run `pipeline`; return the engine's exit status.
+def run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], None] = print) -> int:
+    """Export and run `pipeline` as `config` says; return the engine's exit status.
 
-    `options` are the command line's runtime settings (`batch-system`, `retries`, `partition`,
-    `time`, `sbatch-args`, `restart`, `resume`), which win over the pipeline file's runtime section;
-    the engine is `engine_name`, else runtime.engine, else cwltool. Products land in the pipeline's
-    output directory, each stage's stdout and stderr in `<output>/logs/<stage>.out|.err`, the
-    engine's own log in `<working>/<engine>.log` and the progress lines in `<working>/progress.log`.
-    The run record goes to `<output>/provenance/` (`<working>/provenance/` after a failure), with
-    a Workflow Run RO-Crate in its `crate/` when `crate` is set.
+    Products land in the pipeline's output directory, each stage's stdout and stderr in
+    `<output>/logs/<stage>.out|.err`, the engine's own log in `<working>/<engine>.log` and the
+    progress lines in `<working>/progress.log`. The run record goes to `<output>/provenance/`
+    (`<working>/provenance/` after a failure), with a Workflow Run RO-Crate in its `crate/` when
+    `config.provenance` is set.
     """
-    chosen = {**pipeline.run_options, **{k: v for k, v in (options or {}).items() if v is not None}}
-    engine = ENGINES[engine_name or chosen.get("engine", "cwltool")]
     incoming = pipeline.output / INCOMING
-    research_object = pipeline.working / "cwlprov"
-    settings = RunSettings(working=pipeline.working, output=incoming, container=container,
-                           extra=tuple(extra), provenance=research_object if crate else None,
-                           **{key.replace("-", "_"): value for key, value in chosen.items() if key != "engine"})
-    cwl_path = settings.working / f"{pipeline.name}.cwl"
-    job_path = settings.working / f"{pipeline.name}.job.yml"
-    pins = image_pins(pipeline, container)
-    write_export(pipeline, cwl_path, job_path, pins=pins)
-    engine.prepare(pipeline, settings, cwl_path, job_path)
-    if not (settings.restart or settings.resume):
-        for leftover in [*engine.scratch(settings), *engine.reusable(settings)]:
+    paths = RunPaths(workflow=pipeline.working / f"{pipeline.name}.cwl",
+                     job=pipeline.working / f"{pipeline.name}.job.yml",
+                     working=pipeline.working, output=incoming, research_object=pipeline.working / "cwlprov")
+    steps = frozenset(step for stage in pipeline.stages for step in stage_steps(stage.name, stage.split))
+    engine = ENGINES[config.engine](config, paths, steps)
+    pins = run_pins(pipeline, config.container)
+    write_export(pipeline, paths.workflow, paths.job, pins=pins)
+    engine.check(pipeline)
+    if not (config.restart or config.resume):
+        for leftover in [*engine.scratch(), *engine.reusable()]:
             shutil.rmtree(leftover, ignore_errors=True)
     # What a killed run left half-done; the engine refuses a research object folder that exists.
-    for leftover in (incoming, research_object):
+    for leftover in (incoming, paths.research_object):
         shutil.rmtree(leftover, ignore_errors=True)
-    for folder in engine.scratch(settings):   # cwltool makes its research object's temporary folder there
+    for folder in engine.scratch():   # cwltool makes its research object's temporary folder there
         folder.mkdir(parents=True, exist_ok=True)
-    command = engine.command(cwl_path, job_path, settings)
-    log_path = settings.working / f"{engine.name}.log"
+    command = engine.command()
+    log_path = pipeline.working / f"{engine.name}.log"
     logs = pipeline.output / "logs"
-    with open(settings.working / "progress.log", "w", encoding="utf-8") as progress_log:
+    with open(pipeline.working / "progress.log", "w", encoding="utf-8") as progress_log:
         def report(line: str) -> None:
             say(line)
             progress_log.write(line + "\n")
             progress_log.flush()
 
         report(f"descpipe: running {len(pipeline.stages)} stages of {pipeline.name} with {engine.name} "
-               f"(container: {container}); engine log: {log_path}; stage logs will be in {logs}")
-        if settings.resume:
-            report(f"descpipe: resuming: {engine.resuming(settings)}")
+               f"(container: {config.container}); engine log: {log_path}; stage logs will be in {logs}")
+        if config.resume:
+            report(f"descpipe: resuming: {engine.resuming()}")
         started = time.monotonic()
-        run = {"engine": engine.name, "container": container, "resume": settings.resume,
-               "command": command, "started": _now()}
-        events: dict[str, dict[str, str]] = {}
+        run: dict[str, Any] = {"engine": engine.name, "container": config.container, "resume": config.resume,
+                               "command": command, "started": _now()}
+        events: list[JobEvent] = []
         result = _run_and_follow(engine, command, log_path, report,
-                                 engine_environment(container, settings.working), events)
+                                 engine_environment(config.container, pipeline.working), events)
         elapsed = time.monotonic() - started
-        run.update(finished=_now(), exit_status=result.returncode,
-                   status="success" if result.returncode == 0 else "failed")
-        copies = [cwl_path, job_path, pipeline.file]
+        succeeded = result.returncode == 0
+        run.update(finished=_now(), exit_status=result.returncode, status="success" if succeeded else "failed")
+        copies = [paths.workflow, paths.job, pipeline.file]
         log_text = log_path.read_text(encoding="utf-8", errors="replace")
-        exits = engine.exit_statuses(log_text)
-        if result.returncode == 0:
+        failures = [] if succeeded else engine.failures(log_text)
+        stages = stage_runs(pipeline, events, failures, succeeded)
+        if succeeded:
             products = _collect_outputs(json.loads(result.stdout), incoming, pipeline.output)
             shutil.rmtree(incoming, ignore_errors=True)
-            for leftover in engine.scratch(settings):
+            for leftover in engine.scratch():
                 shutil.rmtree(leftover, ignore_errors=True)
             folder = pipeline.output / FOLDER
-            if crate:
+            if config.provenance:
                 run["crate"] = CRATE
-            record_path = write_record(folder, record(pipeline, run, events, exits, pins, products), copies)
-            if crate:
-                write_crate(research_object, folder / CRATE)
+            record_path = write_run_record(folder, record(pipeline, run, stages, pins, products), copies)
+            if config.provenance:
+                write_crate(paths.research_object, folder / CRATE)
             report(f"descpipe: {pipeline.name} finished in {elapsed:.1f} s; products in {pipeline.output}, "
                    f"stage logs in {logs}, run record in {record_path}")
             return 0
         # The products of an earlier run stay as they were; finished stages' outputs stay in the
         # engine's cache (or job store) for --resume.
         shutil.rmtree(incoming, ignore_errors=True)
-        record_path = write_record(pipeline.working / FOLDER, record(pipeline, run, events, exits, pins, {}), copies)
+        record_path = write_run_record(pipeline.working / FOLDER, record(pipeline, run, stages, pins, {}), copies)
         report(f"descpipe: {pipeline.name} failed after {elapsed:.1f} s "
                f"({engine.name} exit status {result.returncode}); nothing was put in {pipeline.output}; "
                f"run record in {record_path}")
-        failed = engine.failed_stages(log_text)
-        for stage in failed:
-            stage_log = engine.stage_log(stage, settings)
-            report(f"descpipe: stage {stage!r} failed; the end of its log ({stage_log or 'none was kept'}):")
-            if stage_log:
-                _say_tail(stage_log.read_text(encoding="utf-8", errors="replace"), report)
-        if not failed:
+        for failure in failures:
+            report(f"descpipe: {_describe(failure)} failed; the end of its log ({failure.log or 'none was kept'}):")
+            if failure.log:
+                _say_tail(failure.log.read_text(encoding="utf-8", errors="replace"), report)
+        if not failures:
             report("descpipe: the end of the engine log:")
             _say_tail(log_text, report)
         return result.returncode
+
+
+def _describe(failure: Failure) -> str:
+    """`stage 'combine'`, or `stage 'treecorr' (part 2, 1-2)` for one part of a split stage."""
+    stage = parse_step(failure.step).stage
+    if failure.part is None:
+        return f"stage {stage!r}"
+    name = part_of_log_file(stage, Path(failure.stderr_name).stem) if failure.stderr_name else None
+    return f"stage {stage!r} (part {failure.part}" + (f", {name})" if name else ")")
 
 
 def _now() -> str:
@@ -128,23 +133,23 @@ def _now() -> str:
 
 
 def _run_and_follow(engine: Engine, command: list[str], log_path: Path, report: Callable[[str], None],
-                    env: Optional[dict[str, str]], events: dict[str, dict[str, str]]) -> subprocess.CompletedProcess:
-    """Run the engine with its log in `log_path`, reporting stages as the log says they start and end,
-    and keeping the time of each stage's events in `events` (stage -> event -> time)."""
+                    env: dict[str, str] | None, events: list[JobEvent]) -> subprocess.CompletedProcess[str]:
+    """Run the engine with its log in `log_path`, reporting jobs as the log says they start and end,
+    and keeping each job event, with its time, in `events`."""
     started = time.monotonic()
-    stage_started: dict[str, float] = {}
+    job_started: dict[tuple[str, int | None], float] = {}
 
     def follow(line: str) -> None:
-        event = engine.progress(line)
+        event = engine.read_event(line)
         if event is None:
             return
-        stage, what = event
-        events.setdefault(stage, {})[what] = _now()
+        events.append(event if event.time else replace(event, time=_now()))
         now = time.monotonic()
-        if what == "started":
-            stage_started[stage] = now
-        took = f" after {now - stage_started[stage]:.1f} s" if what != "started" and stage in stage_started else ""
-        report(f"descpipe: [{engine.name} {now - started:6.1f} s] stage {stage} {what}{took}")
+        job = (event.step, event.part)
+        if event.event == "started":
+            job_started[job] = now
+        took = f" after {now - job_started[job]:.1f} s" if event.event != "started" and job in job_started else ""
+        report(f"descpipe: [{engine.name} {now - started:6.1f} s] stage {_job_label(event)} {event.event}{took}")
 
     with open(log_path, "w", encoding="utf-8") as log, open(log_path, encoding="utf-8", errors="replace") as reader, \
             tempfile.TemporaryFile("w+", encoding="utf-8") as stdout:
@@ -165,25 +170,11 @@ def _run_and_follow(engine: Engine, command: list[str], log_path: Path, report: 
         return subprocess.CompletedProcess(command, process.returncode, stdout.read(), None)
 
 
-def image_pins(pipeline: Pipeline, container: str) -> Optional[dict[str, Pin]]:
-    """The image ids a run in `container` must use, checked to exist; None with no container.
-
-    Singularity runs convert the images Docker built (see `descpipe build --singularity`).
-    """
-    if container == "none":
-        return None
-    engine_name = "docker" if container == "singularity" else container
-    engine = CONTAINER_ENGINES[engine_name]
-    engine.check_running()
-    pins = read_pins(pipeline, engine_name) or {}
-    build = f"run `descpipe build {pipeline.file} --engine {engine_name}`"
-    for stage in pipeline.stages:
-        if stage.name not in pins:
-            raise UserError(f"stage {stage.name!r} has no image built with {engine_name}: {build}")
-        if engine.image_id(pins[stage.name].id) is None:
-            raise UserError(f"stage {stage.name!r}: image {stage.image} ({pins[stage.name].id[:19]}) is no longer "
-                            f"in {engine_name}: {build}")
-    return pins
+def _job_label(event: JobEvent) -> str:
+    """`tomography`, or `treecorr plan` / `treecorr part 3` / `treecorr gather` for a split stage's jobs."""
+    step = parse_step(event.step)
+    return " ".join([step.stage, *([step.mode] if step.mode else []),
+                     *([str(event.part)] if event.part is not None else [])])
 
 
 def _say_tail(text: str, say: Callable[[str], None]) -> None:
@@ -191,13 +182,13 @@ def _say_tail(text: str, say: Callable[[str], None]) -> None:
         say(f"    {line}")
 
 
-def _collect_outputs(outputs: dict, incoming: Path, output: Path) -> dict[Path, Optional[str]]:
+def _collect_outputs(outputs: dict[str, Any], incoming: Path, output: Path) -> dict[Path, str | None]:
     """Rename the engine's outputs from `incoming` into `output` (stage stdout and stderr into its
     logs/ folder); return their new paths, each with the checksum the engine gave it (if any).
     Renames within one folder tree: a reader sees each file whole or not at all."""
-    moved = {}
+    moved: dict[Path, str | None] = {}
     for key, value in outputs.items():
-        is_log = key.endswith((f"{SEPARATOR}stdout", f"{SEPARATOR}stderr"))
+        is_log = is_log_output(key)
         for file in _files(value):
             source = Path(file["path"])
             target = (output / "logs" if is_log else output) / source.relative_to(incoming.resolve())
@@ -207,7 +198,7 @@ def _collect_outputs(outputs: dict, incoming: Path, output: Path) -> dict[Path, 
     return moved
 
 
-def _files(value: Any) -> list[dict]:
+def _files(value: Any) -> list[dict[str, Any]]:
     """The CWL File objects in an output value (a File, null, or arrays of them)."""
     if isinstance(value, list):
         return [file for item in value for file in _files(item)]

@@ -12,9 +12,10 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Optional, Sequence
+from typing import Any, ClassVar
 
 from .filetypes import file_type, missing_columns, type_of_file_name
 
@@ -43,7 +44,7 @@ class Parameter:
     default: Any = None
 
     @property
-    def cwl_type(self) -> Any:
+    def cwl_type(self) -> str | dict[str, str]:
         """The CWL type: `int`, or `{type: array, items: int}` for a list."""
         scalar = CWL_TYPES[self.type]
         return {"type": "array", "items": scalar} if self.is_list else scalar
@@ -129,8 +130,8 @@ class Stage:
     network: ClassVar[bool] = False
     columns: ClassVar[dict[str, list[str]]] = {}
 
-    def __init__(self, paths: Optional[dict[str, str]] = None,
-                 parameter_values: Optional[dict[str, Any]] = None, cores: Optional[int] = None):
+    def __init__(self, paths: dict[str, str] | None = None,
+                 parameter_values: dict[str, Any] | None = None, cores: int | None = None) -> None:
         self._paths = dict(paths or {})
         self._parameter_values = dict(parameter_values or {})
         self._cores = cores
@@ -183,7 +184,7 @@ class Stage:
 
     # --- Entry point -----------------------------------------------------------------------
     @classmethod
-    def main(cls, argv: Optional[Sequence[str]] = None) -> None:
+    def main(cls, argv: Sequence[str] | None = None) -> None:
         """Run the stage from a command line: `--<tag> PATH` per file, `--<name>=VALUE` per parameter.
 
         Inputs are checked before `run()` and outputs after it; a wrong file stops the stage
@@ -238,7 +239,8 @@ class Stage:
             if problem:
                 sys.exit(f"{self.name or type(self).__name__}: {kind} {tag!r} ({path}): {problem}")
 
-def _argparse_type(spec: Parameter) -> Any:
+
+def _argparse_type(spec: Parameter) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
             return spec.parse(text)

@@ -9,7 +9,7 @@ import traceback
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 from .errors import UserError
 from .filetypes import FILE_TYPES, FileType, type_of_file_name
@@ -37,10 +37,10 @@ class StageSpec:
     resources: dict[str, int]
     network: bool = False
     columns: dict[str, list[str]] = field(default_factory=dict)
-    split_over: Optional[str] = None   # what a part is, for a SplitStage
+    split_over: str | None = None   # what a part is, for a SplitStage
 
 
-def find_stage_directory(name: str, search_dirs: list[Path]) -> Optional[Path]:
+def find_stage_directory(name: str, search_dirs: list[Path]) -> Path | None:
     """The first `<dir>/<name>/` holding both `Dockerfile` and `run.py`, as the prototype searched."""
     for base in search_dirs:
         candidate = base / name
@@ -57,7 +57,7 @@ def load_stage(directory: Path) -> StageSpec:
     def fail(message: str) -> UserError:
         return UserError(message, run_py, _class_line(run_py))
 
-    kinds = {}
+    kinds: dict[str, dict[str, Any]] = {}
     for kind in ("inputs", "outputs", "config", "parameters", "resources"):
         value = getattr(stage_class, kind)
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
@@ -127,12 +127,12 @@ def load_stage(directory: Path) -> StageSpec:
     )
 
 
-def config_file_type(spec: StageSpec, tag: str) -> Optional[FileType]:
+def config_file_type(spec: StageSpec, tag: str) -> FileType | None:
     """The type of config file `tag`, from the file name the stage gives it."""
     return type_of_file_name(spec.config[tag])
 
 
-def _import_stage_class(run_py: Path) -> type:
+def _import_stage_class(run_py: Path) -> type[Stage]:
     # Absolute but not resolved (that costs 40 ms over 1,000 stages): the stage's helper modules
     # are found through this folder, so their `__file__` starts with it as written here.
     directory = os.path.abspath(run_py.parent)
@@ -145,11 +145,13 @@ def _import_stage_class(run_py: Path) -> type:
     # Like `python3 run.py`, which puts the script's folder first on the path.
     sys.path.insert(0, directory)
     try:
-        # dont_inherit: run.py gets its own __future__ imports, not this module's, as importing it would.
-        exec(compile(run_py.read_bytes(), path, "exec", dont_inherit=True), module.__dict__)
+        # Running the stage's own run.py is the point here (S102). dont_inherit: run.py gets its own
+        # __future__ imports, not this module's, as importing it would.
+        exec(compile(run_py.read_bytes(), path, "exec", dont_inherit=True), module.__dict__)  # noqa: S102
     except SyntaxError as e:
         raise UserError(f"syntax error: {e.msg}", run_py, e.lineno) from None
-    except (Exception, SystemExit) as e:
+    # run.py is the user's code: whatever it raises becomes a UserError naming its line (BLE001).
+    except (Exception, SystemExit) as e:  # noqa: BLE001
         frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == path]
         line = frames[-1].lineno if frames else None
         hint = ("; import science libraries inside run(), not at the top of run.py"
@@ -169,13 +171,13 @@ def _import_stage_class(run_py: Path) -> type:
     return stage_class
 
 
-def _class_line(run_py: Path) -> Optional[int]:
+def _class_line(run_py: Path) -> int | None:
     for number, text in enumerate(run_py.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         if re.match(r"class\s+Stage\b", text):
             return number
     return None
 
 
-def _clean_doc(doc: Optional[str]) -> str:
+def _clean_doc(doc: str | None) -> str:
     return inspect.cleandoc(doc) if doc else ""
 

@@ -72,7 +72,7 @@ def _quoted(text: str) -> str:
 
 def _literal(text: str, indent: str) -> list[str]:
     """A multi-line string as a literal block (`|` keeps one final newline, `|-` none)."""
-    body = text[:-1] if text.endswith("\n") else text
+    body = text.removesuffix("\n")
     return ["|" if text.endswith("\n") else "|-"] + [f"{indent}{line}" if line else "" for line in body.split("\n")]
 
 
@@ -82,7 +82,7 @@ def _can_be_literal(value: str) -> bool:
             and all(ch == "\n" or ch == "\t" or ch.isprintable() for ch in value))
 
 
-def _mapping(data: dict, indent: str, out: list[str], prefix: str) -> None:
+def _mapping(data: dict[str, Any], indent: str, out: list[str], prefix: str) -> None:
     """Append the lines of `data` to `out`: the first starts with `prefix` (ending in `- ` for a
     list item), the others with `indent`."""
     inner = indent + "  "
@@ -107,7 +107,7 @@ def _mapping(data: dict, indent: str, out: list[str], prefix: str) -> None:
             out.append(f"{line} {scalar(value)}")
 
 
-def _sequence(items: list, indent: str, out: list[str]) -> None:
+def _sequence(items: list[Any], indent: str, out: list[str]) -> None:
     """Append a list's items to `out` as `- ` lines: mappings in block style, anything else as one scalar."""
     dash = indent + "- "
     for item in items:
@@ -117,7 +117,7 @@ def _sequence(items: list, indent: str, out: list[str]) -> None:
             out.append(dash + scalar(item))
 
 
-def to_yaml_text(data: dict) -> str:
+def to_yaml_text(data: dict[str, Any]) -> str:
     """The YAML text of a mapping, one line per scalar, keys in the order given."""
     if not data:
         return "{}\n"

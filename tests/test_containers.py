@@ -15,8 +15,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from conftest import assert_same_products, copy_checkout, cwltool, descpipe, processes
-from descpipe.build import singularity_file_name
-from descpipe.containers import engine_environment
+from descpipe.images import engine_environment, singularity_file_name
 
 MOCK = "pipelines/des-sv-mock.yaml"
 FAN = "pipelines/fan.yaml"

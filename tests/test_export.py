@@ -28,7 +28,7 @@ def export(root, *extra, out="out/wf.cwl"):
 
 @pytest.mark.parametrize("split", [False, True], ids=["one-document", "one-file-per-tool"])
 def test_export_passes_cwltool_validate_and_loads_with_cwl_utils(toy, split):
-    wf = export(toy, *(["--split"] if split else []))
+    wf = export(toy, *(["--split"] if split else []))   # the old name of --tool-files still works
     workflow = load_document_by_uri(str(wf))
     assert [step.id.rsplit("/", 1)[1] for step in workflow.steps] == ["split", "sum_evens", "sum_odds", "combine"]
     if split:
@@ -36,11 +36,11 @@ def test_export_passes_cwltool_validate_and_loads_with_cwl_utils(toy, split):
             "combine.cwl", "split.cwl", "sum_evens.cwl", "sum_odds.cwl", "wf.cwl"]
 
 
-def test_split_export_refuses_a_workflow_named_like_a_tool(toy):
-    result = descpipe("export", FAN, "-o", "out/combine.cwl", "--split", cwd=toy)
+def test_tool_files_export_refuses_a_workflow_named_like_a_tool(toy):
+    result = descpipe("export", FAN, "-o", "out/combine.cwl", "--tool-files", cwd=toy)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr == ("descpipe: error: out/combine.cwl: the workflow would overwrite the tool of stage "
-                             "'combine', which --split also writes as combine.cwl: export to another file name\n")
+                             "'combine', which --tool-files also writes as combine.cwl: export to another file name\n")
     assert not (toy / "out").exists(), "nothing half-written"
 
 

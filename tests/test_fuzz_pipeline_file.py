@@ -40,11 +40,18 @@ def load_or_user_error(text: str) -> None:
         assert str(e).startswith(str(path)), str(e)
 
 
-@pytest.mark.parametrize("text", ["pipeline: {images: ../stages, stages: split}\n",   # no runtime section
-                                  "pipeline: {images: ../stages, stages: split, <<: {bogus: 1}}\n",
-                                  "pipeline: {<<: {images: ../stages, stages: split, bogus: 1}}\n"])
-def test_keys_without_a_line_of_their_own_still_give_a_user_error(text):
-    load_or_user_error(text)
+@pytest.mark.parametrize("text, says", [
+    # No runtime section, so no line to name: the file alone.
+    ("pipeline: {images: ../stages, stages: split}\n", ": no stage makes 'numbers'"),
+    ("pipeline: {images: ../stages, stages: split, <<: {bogus: 1}}\n", ":1: unknown key 'bogus' in 'pipeline'"),
+    ("pipeline: {<<: {images: ../stages, stages: split, bogus: 1}}\n", ":1: unknown key 'bogus' in 'pipeline'"),
+])
+def test_keys_without_a_line_of_their_own_still_give_a_user_error(text, says):
+    path = _ROOT / "pipelines" / "fuzzed.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(UserError) as error:
+        load_pipeline(path)
+    assert str(error.value).startswith(f"{path}{says}"), str(error.value)
 
 
 @FUZZ_SETTINGS

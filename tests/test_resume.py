@@ -190,6 +190,6 @@ def test_with_toil_resume_restarts_a_failed_run_and_otherwise_runs_everything(to
 def test_provenance_with_toil_is_refused_before_anything_runs(toy):
     result = descpipe("run", FAN, "--engine", "toil", "--provenance", cwd=toy)
     assert result.returncode == 2
-    assert result.stderr == ("descpipe: error: pipelines/fan.yaml: --provenance needs cwltool: run with --engine "
+    assert result.stderr == ("descpipe: error: --provenance needs cwltool: run with --engine "
                              "cwltool (every run, Toil's too, writes its run record)\n")
     assert not (toy / "pipelines/work/toil-jobstore").exists()

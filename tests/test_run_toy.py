@@ -27,7 +27,7 @@ def test_descpipe_run_puts_products_and_logs_where_the_pipeline_says(toy):
     working = toy / "pipelines/work"
     assert (working / "fan.cwl").is_file() and (working / "cwltool.log").is_file()
     assert (working / "fan.job.yml").is_file()
-    assert not (working / "jobs").exists(), "job directories of a successful run are cleaned up"
+    assert not (working / "tmp").exists(), "the jobs' temporary folders of a successful run are cleaned up"
     # The export names EDAM's ontology in $schemas; a run neither needs nor tries the network for it.
     assert "Could not load extension schema" not in (working / "cwltool.log").read_text()
     assert "products in" in result.stdout
@@ -35,7 +35,7 @@ def test_descpipe_run_puts_products_and_logs_where_the_pipeline_says(toy):
 
 @pytest.mark.parametrize("split", [False, True], ids=["one-document", "one-file-per-tool"])
 def test_plain_cwltool_runs_the_export_alone(toy, tmp_path, split):
-    result = descpipe("export", FAN, "-o", "exported/wf.cwl", *(["--split"] if split else []), cwd=toy)
+    result = descpipe("export", FAN, "-o", "exported/wf.cwl", *(["--tool-files"] if split else []), cwd=toy)
     assert result.returncode == 0, result.stderr
     elsewhere = tmp_path / "run-here"
     elsewhere.mkdir()

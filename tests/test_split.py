@@ -1,6 +1,9 @@
 """Stages that split their work (SplitStage): one job per part, gathered into the same outputs."""
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from ruamel.yaml import YAML
 
@@ -51,6 +54,35 @@ def test_split_run_under_cwltool_gives_the_unsplit_results(split_checkout, examp
     for pair in PAIRS:
         b1, b2 = pair.split("-")
         assert f"bins {b1},{b2}:" in (output / f"logs/treecorr-{pair}.out").read_text(), "one job per bin pair"
+    assert_split_stage_ran(output)
+
+
+def assert_split_stage_ran(output):
+    """The run record says the split stage ran, with each part's status and times."""
+    stage = json.loads((output / "provenance/run-record.json").read_text())["stages"]["treecorr"]
+    assert stage["status"] == "ran" and stage["exit_status"] == 0
+    assert [part["part"] for part in stage["parts"]] == list(range(1, len(PAIRS) + 1))
+    for part in stage["parts"]:
+        assert part["status"] == "ran" and part["exit_status"] == 0
+        assert stage["started"] <= part["started"] <= part["finished"] <= stage["finished"]
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("engine", ["cwltool", "toil"])
+def test_a_failed_part_is_named_with_the_end_of_its_log(toy, engine):
+    pipeline = toy / "pipelines/chunks.yaml"
+    pipeline.write_text(pipeline.read_text().replace("  split: true\n", "  split: true\n  parameters: {fail_part: lines-3-4}\n"))
+    result = descpipe("run", "pipelines/chunks.yaml", "--engine", engine, *(["--retries", "0"] if engine == "toil" else []),
+                      cwd=toy)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "descpipe: stage 'chunk_sum' (part 2, lines-3-4) failed; the end of its log (" in result.stdout
+    assert "    RuntimeError: chunk_sum was asked to fail on part lines-3-4" in result.stdout
+    assert re.search(rf"^descpipe: \[{engine} +[\d.]+ s\] stage chunk_sum part 2 failed after [\d.]+ s$",
+                     result.stdout, re.M), result.stdout
+    stage = json.loads((toy / "pipelines/work/provenance/run-record.json").read_text())["stages"]["chunk_sum"]
+    assert stage["status"] == "failed" and stage["exit_status"] == 1
+    assert [(part["part"], part["status"], part["exit_status"]) for part in stage["parts"]] == [
+        (1, "ran", 0), (2, "failed", 1)]
 
 
 @pytest.mark.engine
@@ -60,6 +92,7 @@ def test_split_run_under_toil_runs_one_job_per_pair(split_checkout, examples):
     output = split_checkout / "output/des-sv-mock"
     assert_same_products(output, examples / "output/des-sv-mock")
     assert sorted(p.stem for p in (output / "logs").glob("treecorr-*.out")) == [f"treecorr-{p}" for p in PAIRS]
+    assert_split_stage_ran(output)
 
 
 def test_split_needs_a_split_stage(toy):

@@ -296,7 +296,7 @@ def test_an_unknown_slurm_partition(slurm, toy):
 def test_toil_settings_with_cwltool_are_refused(toy):
     edit(toy / FAN, "runtime:\n", "runtime:\n  batch-system: slurm\n")
     line = one_line_error(descpipe("run", FAN, cwd=toy))
-    assert line == (f"descpipe: error: {FAN}: batch-system is a Toil setting: run with --engine toil "
+    assert line == (f"descpipe: error: {FAN}:10: batch-system is a Toil setting: run with --engine toil "
                     "(or set runtime.engine: toil)")
 
 
