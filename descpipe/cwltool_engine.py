@@ -5,16 +5,12 @@ import re
 import sys
 from pathlib import Path
 
-from .engine import Engine, JobEvent, plain
+from .engine import Engine, plain
 from .naming import parse_step
 from .pipeline import Pipeline
 
-# (event, pattern): a line of cwltool's log matching `pattern` means job group 1 had `event`.
 # A job is named after its step; the second and later jobs of a scattered step get `_2`, `_3`...
-_EVENTS = (("started", re.compile(r"\[job ([^\]]+)\] \S+\$ ")),
-           ("reused", re.compile(r"\[job ([^\]]+)\] Using cached output in ")),
-           ("finished", re.compile(r"\[job ([^\]]+)\] completed success")),
-           ("failed", re.compile(r"\[job ([^\]]+)\] completed permanentFail")))
+_JOB = r"\[job (?P<job>[^\]]+)\] "
 _EXIT = re.compile(r"\[job ([^\]]+)\] exited with status: (\d+)")
 
 
@@ -22,6 +18,10 @@ class Cwltool(Engine):
     """The CWL reference runner, on this machine."""
 
     name = "cwltool"
+    EVENTS = (("started", re.compile(_JOB + r"\S+\$ ")),   # the job's command line
+              ("reused", re.compile(_JOB + "Using cached output in ")),
+              ("finished", re.compile(_JOB + "completed success")),
+              ("failed", re.compile(_JOB + "completed permanentFail")))
 
     def check(self, pipeline: Pipeline) -> None:
         """Nothing to check: the run configuration has refused what cwltool does not do."""
@@ -72,16 +72,6 @@ class Cwltool(Engine):
         """What --resume does with cwltool."""
         return (f"stages whose code, inputs, parameters, config and image are unchanged reuse their "
                 f"outputs from {self.cache()}; the others, and everything downstream, run")
-
-    def read_event(self, line: str) -> JobEvent | None:
-        """A job's start (its command line), reuse of its cached outputs, success or failure."""
-        line = plain(line)
-        for event, pattern in _EVENTS:
-            match = pattern.search(line)
-            if match:
-                step, part = self.job(match.group(1))
-                return JobEvent(step, event, part)
-        return None
 
     def exit_statuses(self, log: str) -> dict[str, int]:
         """cwltool logs the exit status of jobs that exit with one other than 0."""

@@ -95,9 +95,23 @@ class Engine(ABC):
     def resuming(self) -> str:
         """What --resume does with this engine, for the person running it."""
 
-    @abstractmethod
+    # (event, pattern): a line of the engine's log matching `pattern` reports `event` of the job
+    # named by the pattern's group `job`, at the time in its group `time` if it has one.
+    EVENTS: ClassVar[tuple[tuple[str, re.Pattern[str]], ...]]
+
     def read_event(self, line: str) -> JobEvent | None:
         """The job event a line of the engine's log reports, if it reports one."""
+        line = plain(line)
+        for event, pattern in self.EVENTS:
+            match = pattern.search(line)
+            if match:
+                step, part = self.job(match["job"])
+                return JobEvent(step, event, part, self.event_time(match.groupdict().get("time")))
+        return None
+
+    def event_time(self, logged: str | None) -> str | None:
+        """An event's time in ISO 8601, from the time its log line gives (None: it gives none)."""
+        return logged
 
     @abstractmethod
     def job(self, name: str) -> tuple[str, int | None]:

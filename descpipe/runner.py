@@ -28,7 +28,7 @@ from .provenance import CRATE, FOLDER, record, stage_runs, write_crate, write_ru
 from .run_config import RunConfig
 from .toil_engine import Toil
 
-ENGINES: dict[str, type[Engine]] = {"cwltool": Cwltool, "toil": Toil}
+ENGINE_CLASSES: dict[str, type[Engine]] = {"cwltool": Cwltool, "toil": Toil}
 LOG_TAIL_LINES = 20
 POLL_SECONDS = 0.5   # how often the engine log is read for progress
 # Where, inside runtime.output, the engine writes: products are renamed into place only once the
@@ -50,7 +50,7 @@ def run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], Non
                      job=pipeline.working / f"{pipeline.name}.job.yml",
                      working=pipeline.working, output=incoming, research_object=pipeline.working / "cwlprov")
     steps = frozenset(step for stage in pipeline.stages for step in stage_steps(stage.name, stage.split))
-    engine = ENGINES[config.engine](config, paths, steps)
+    engine = ENGINE_CLASSES[config.engine](config, paths, steps)
     pins = run_pins(pipeline, config.container)
     write_export(pipeline, paths.workflow, paths.job, pins=pins)
     engine.check(pipeline)

@@ -9,21 +9,16 @@ import sys
 from pathlib import Path
 
 from .batch_systems import check_resources, node_capacity
-from .engine import Engine, JobEvent, plain
+from .engine import Engine, plain
 from .errors import UserError
 from .naming import SEPARATOR, WORKFLOW_ID
 from .pipeline import Pipeline
 
 # How Toil's leader names the job of a CWL step: `'CWLJob' main.<step>.<tool id>`, or
 # `'CWLJob' main.<index>.<tool id>` for the index-th (from 0) job of a scattered step.
-_JOB = rf"'CWLJob' ({re.escape(WORKFLOW_ID + SEPARATOR)}\S+)"
-_TIME = r"^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4})\] "
-_EVENTS = (("started", re.compile(_TIME + r".*Issued job " + _JOB)),
-           ("finished", re.compile(_TIME + rf".*CWL step complete: ({re.escape(WORKFLOW_ID + SEPARATOR)}\S+)")),
-           # A failed attempt that Toil will try again (its remaining tries are more than 0).
-           ("retrying", re.compile(_TIME + r".*reducing the remaining try count of job " + _JOB + r".* to [1-9]")),
-           ("failed", re.compile(_TIME + r".*Job " + _JOB + r" \S+ v\d+ is completely failed")))
-_EXIT = re.compile(r"Job failed with exit value (\d+): " + _JOB)
+_JOB = rf"'CWLJob' (?P<job>{re.escape(WORKFLOW_ID + SEPARATOR)}\S+)"
+_TIME = r"^\[(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4})\] "
+_EXIT = re.compile(r"Job failed with exit value (\d+): 'CWLJob' (\S+)")
 
 
 class Toil(Engine):
@@ -32,6 +27,11 @@ class Toil(Engine):
     failed jobs."""
 
     name = "toil"
+    EVENTS = (("started", re.compile(_TIME + ".*Issued job " + _JOB)),
+              ("finished", re.compile(_TIME + rf".*CWL step complete: (?P<job>{re.escape(WORKFLOW_ID + SEPARATOR)}\S+)")),
+              # A failed attempt that Toil will try again (its remaining tries are more than 0).
+              ("retrying", re.compile(_TIME + ".*reducing the remaining try count of job " + _JOB + ".* to [1-9]")),
+              ("failed", re.compile(_TIME + ".*Job " + _JOB + r" \S+ v\d+ is completely failed")))
 
     def job_store(self) -> Path:
         """Where Toil keeps the state of a run, so that a failed run can be restarted."""
@@ -117,16 +117,9 @@ class Toil(Engine):
         """Folders of one run that a successful run no longer needs (Toil removes its job store)."""
         return [self.paths.working / "toil-logs", self.paths.working / "toil-batch"]
 
-    def read_event(self, line: str) -> JobEvent | None:
-        """A job issued, complete, failed with tries left, or failed for good, with the time Toil logged."""
-        line = plain(line)
-        for event, pattern in _EVENTS:
-            match = pattern.search(line)
-            if match:
-                step, part = self.job(match.group(2))
-                when = match.group(1)
-                return JobEvent(step, event, part, f"{when[:-2]}:{when[-2:]}")   # ISO 8601's +00:00
-        return None
+    def event_time(self, logged: str | None) -> str | None:
+        """Toil's `2026-12-02T17:51:14+0000` as ISO 8601's `2026-12-02T17:51:14+00:00`."""
+        return f"{logged[:-2]}:{logged[-2:]}" if logged else None
 
     def job(self, name: str) -> tuple[str, int | None]:
         """The step and part of `main.<name>`: `main.3.treecorr.part` is the fourth job of step

@@ -39,6 +39,14 @@ def test_the_command_line_wins_over_the_file_and_each_value_says_where_it_came_f
     assert run_config().engine == "cwltool" and run_config().container == "none"
 
 
+def test_every_engine_a_configuration_can_name_has_an_adapter():
+    from descpipe.run_config import ENGINES
+    from descpipe.runner import ENGINE_CLASSES
+
+    assert tuple(ENGINE_CLASSES) == ENGINES
+    assert all(ENGINE_CLASSES[name].name == name for name in ENGINES)
+
+
 @pytest.mark.parametrize("layers, says", [
     ((file_layer(batch_system="slurm"),),
      "p.yaml:7: batch-system is a Toil setting: run with --engine toil (or set runtime.engine: toil)"),
