@@ -106,6 +106,12 @@ def load_pipeline(path: Path | str) -> Pipeline:
     image_dirs = [base / d for d in _names(place, pipeline, "images", required=True, is_path=True)]
     owner = str(pipeline.get("owner", "descpipe"))
     basename = str(pipeline.get("basename", file.stem))
+    if not NAME_PATTERN.match(basename):
+        # It names the exported files in runtime.working and the images: a path or a newline in
+        # it would write elsewhere, or into the `descpipe local` script.
+        raise place.error(f"pipeline.basename must be a name ({NAME_RULE}), got {basename!r}"
+                          + ("" if "basename" in pipeline else ", from the file's name: set pipeline.basename"),
+                          pipeline, "basename")
     version = str(pipeline.get("version", "latest"))
 
     runtime_config = _mapping(place, runtime, "config")
@@ -141,6 +147,9 @@ def load_pipeline(path: Path | str) -> Pipeline:
         if tag not in made:
             raise place.error(f"runtime.final lists {tag!r}, which no stage makes "
                               f"(outputs: {', '.join(all_outputs)})", runtime["final"], index)
+    working = Path(os.path.normpath(base / _path_value(place, runtime, "working", "work")))
+    output = Path(os.path.normpath(base / _path_value(place, runtime, "output", "output")))
+    _check_folders(place, runtime, file, working, output, list(stages.values()), inputs)
     return Pipeline(
         file=file,
         name=basename,
@@ -148,8 +157,8 @@ def load_pipeline(path: Path | str) -> Pipeline:
         inputs=inputs,
         input_types=input_types,
         final=tuple(final),
-        working=Path(os.path.normpath(base / _path_value(place, runtime, "working", "work"))),
-        output=Path(os.path.normpath(base / _path_value(place, runtime, "output", "output"))),
+        working=working,
+        output=output,
         base_image=_optional_name(place, pipeline, "base_image"),
         run_settings=read_settings({key: runtime.get(key) for key in FILE_KEYS},
                                    lambda key: Origin(file, _Place.line(runtime, key))),
@@ -227,7 +236,39 @@ def _path_value(place: _Place, parent: CommentedMap, key: str, default: str) -> 
     value = parent.get(key, default)
     if not isinstance(value, str) or not value:
         raise place.error(f"'{key}' must be a path", parent, key)
+    _check_path_text(place, value, f"'{key}'", parent, key)
     return value
+
+
+def _check_path_text(place: _Place, path: str, what: str, node: Any, key: Any) -> None:
+    """Refuse a path with a tab, newline or other control character: CWL engines do not keep them
+    (one would read another file than the one checked here)."""
+    if any(ord(character) < 32 or ord(character) == 127 for character in path):
+        raise place.error(f"{what}: the path {path!r} holds a control character (a tab or newline), which CWL "
+                          "engines do not keep: rename the file or folder", node, key)
+
+
+def _check_folders(place: _Place, runtime: CommentedMap, file: Path, working: Path, output: Path,
+                   stages: list[PipelineStage], inputs: dict[str, Path]) -> None:
+    """runtime.working and runtime.output are descpipe's: apart, and holding nothing of the user's
+    that descpipe reads (a run empties folders in them, and puts its products there)."""
+    def inside(path: Path, folder: Path) -> bool:
+        return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(folder))
+
+    if inside(working, output) or inside(output, working):
+        raise place.error(f"runtime.working ({working}) and runtime.output ({output}) must be apart, neither "
+                          "inside the other: give each its own folder, such as work and output",
+                          runtime, "output" if "output" in runtime else "working")
+    users = [("the pipeline file", file), *((f"input {tag!r}", path) for tag, path in inputs.items()),
+             *((f"config file {tag!r} of stage {stage.name!r}", path) for stage in stages
+               for tag, path in stage.config_files.items()),
+             *((f"stage {stage.name!r}'s folder", stage.spec.directory) for stage in stages)]
+    for key, folder in (("working", working), ("output", output)):
+        for what, path in users:
+            if inside(path, folder) or inside(folder, path):
+                raise place.error(f"runtime.{key} ({folder}) holds {what} ({path}), which a run could replace "
+                                  f"or delete: give runtime.{key} a folder of its own, such as {key}",
+                                  runtime, key if key in runtime else None)
 
 
 def _optional_name(place: _Place, parent: CommentedMap, key: str) -> str | None:
@@ -325,6 +366,7 @@ def _pipeline_stage(place: _Place, spec: StageSpec, section: CommentedMap, runti
 
 def _existing_file(place: _Place, path: Path, kind: FileType | None, what: str,
                    node: Any, key: Any) -> Path:
+    _check_path_text(place, str(path), what, node, key)
     if not path.is_file():
         raise place.error(f"{what}: {path} does not exist", node, key)
     problem = kind.problem(path) if kind else None

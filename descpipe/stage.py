@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,7 +203,11 @@ class Stage:
         stage = cls(paths, values, cores)
         stage._check_files("input", cls.inputs)
         stage._check_files("config", cls.config)
-        stage._execute(args)
+        status = _in_child(lambda: stage._execute(args))
+        if status < 0:
+            sys.exit(f"{stage._label()}: killed by signal {-status} ({signal.Signals(-status).name})")
+        if status:
+            sys.exit(status)
         if stage._produces_outputs(args):
             stage._check_files("output", cls.outputs)
 
@@ -237,7 +243,39 @@ class Stage:
                 lacking = missing_columns(path, self.columns[tag])
                 problem = f"no column {', '.join(lacking)} in HDU 1" if lacking else None
             if problem:
-                sys.exit(f"{self.name or type(self).__name__}: {kind} {tag!r} ({path}): {problem}")
+                sys.exit(f"{self._label()}: {kind} {tag!r} ({path}): {problem}")
+
+    def _label(self) -> str:
+        return self.name or type(self).__name__
+
+
+def _in_child(work: Callable[[], None]) -> int:
+    """Do `work` in a child process and return how it ended: its exit status, or minus the signal
+    that killed it. However the stage's code ends (returning, sys.exit(0), os._exit(0), a signal),
+    the stage's own process then still checks its outputs and says what happened."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        status = 1
+        try:
+            work()
+            status = 0
+        except SystemExit as e:
+            if isinstance(e.code, int) or e.code is None:
+                status = e.code or 0
+            else:
+                print(e.code, file=sys.stderr)
+        except BaseException:  # noqa: BLE001 - whatever the stage's code raises, shown as Python shows it
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+    # Signals meant for the stage (an engine's time limit, a batch system's cancel) reach its work.
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(number, lambda received, frame: os.kill(child, received))
+    return os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
 
 
 def _argparse_type(spec: Parameter) -> Callable[[str], Any]:

@@ -9,7 +9,7 @@ import traceback
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import UserError
 from .filetypes import FILE_TYPES, FileType, type_of_file_name
@@ -144,6 +144,10 @@ def _import_stage_class(run_py: Path) -> type[Stage]:
     before = set(sys.modules)
     # Like `python3 run.py`, which puts the script's folder first on the path.
     sys.path.insert(0, directory)
+    # A run.py that calls os._exit() as it is read would end descpipe itself, with its exit status:
+    # while it is read, os._exit raises SystemExit instead, which is reported like sys.exit().
+    real_exit = os._exit
+    os._exit = _exit_refused
     try:
         # Running the stage's own run.py is the point here (S102). dont_inherit: run.py gets its own
         # __future__ imports, not this module's, as importing it would.
@@ -160,6 +164,7 @@ def _import_stage_class(run_py: Path) -> type[Stage]:
                 if isinstance(e, SystemExit) else "")
         raise UserError(f"importing failed: {type(e).__name__}: {e}{hint}", run_py, line) from None
     finally:
+        os._exit = real_exit
         sys.path.remove(directory)
         # Helper modules of one stage (say `mocks.py`) must not shadow another stage's.
         for name in set(sys.modules) - before:
@@ -169,6 +174,10 @@ def _import_stage_class(run_py: Path) -> type[Stage]:
     if not (isinstance(stage_class, type) and issubclass(stage_class, Stage)):
         raise UserError("defines no `class Stage(descpipe.Stage)`", run_py, _class_line(run_py))
     return stage_class
+
+
+def _exit_refused(status: int) -> NoReturn:
+    raise SystemExit(status)
 
 
 def _class_line(run_py: Path) -> int | None:
