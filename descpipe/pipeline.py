@@ -255,10 +255,6 @@ def _check_folders(place: _Place, runtime: CommentedMap, file: Path, working: Pa
     def inside(path: Path, folder: Path) -> bool:
         return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(folder))
 
-    if inside(working, output) or inside(output, working):
-        raise place.error(f"runtime.working ({working}) and runtime.output ({output}) must be apart, neither "
-                          "inside the other: give each its own folder, such as work and output",
-                          runtime, "output" if "output" in runtime else "working")
     users = [("the pipeline file", file), *((f"input {tag!r}", path) for tag, path in inputs.items()),
              *((f"config file {tag!r} of stage {stage.name!r}", path) for stage in stages
                for tag, path in stage.config_files.items()),
@@ -269,6 +265,10 @@ def _check_folders(place: _Place, runtime: CommentedMap, file: Path, working: Pa
                 raise place.error(f"runtime.{key} ({folder}) holds {what} ({path}), which a run could replace "
                                   f"or delete: give runtime.{key} a folder of its own, such as {key}",
                                   runtime, key if key in runtime else None)
+    if inside(working, output) or inside(output, working):
+        raise place.error(f"runtime.working ({working}) and runtime.output ({output}) must be apart, neither "
+                          "inside the other: give each its own folder, such as work and output",
+                          runtime, "output" if "output" in runtime else "working")
 
 
 def _optional_name(place: _Place, parent: CommentedMap, key: str) -> str | None:

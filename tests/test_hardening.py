@@ -6,6 +6,7 @@ happened, and that every file the user owns is byte-identical afterwards."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,3 +71,50 @@ def test_a_run_py_that_calls_os_exit_as_it_is_read_does_not_end_descpipe(toy):
     assert result.stderr.splitlines() == [
         "descpipe: error: stages/combine/run.py:2: importing failed: SystemExit: 0; guard the entry point with "
         "`if __name__ == '__main__': Stage.main()`"]
+
+
+# --- 1. descpipe writes only what it owns: settings refused before anything runs ---------------
+
+def pipeline_edit(old: str, new: str) -> Callable[[Path], None]:
+    return lambda root: edit(root / FAN, old, new)
+
+
+def input_named(name: str) -> Callable[[Path], None]:
+    def make(root: Path) -> None:
+        (root / "pipelines" / name).write_text((root / "pipelines/numbers.txt").read_text())
+        edit(root / FAN, "numbers: numbers.txt", f"numbers: {json.dumps(name)}")
+    return make
+
+
+FOLDER_SETTINGS = [
+    ("basename is a path", pipeline_edit('basename: fan', 'basename: ../../x'), f"{FAN}:7",
+     "pipeline.basename must be a name (letters, digits, '_' and '-', starting with a letter), got '../../x'"),
+    ("basename holds a newline", pipeline_edit('basename: fan', 'basename: "fan\\nrm -rf ~"'), f"{FAN}:7",
+     "pipeline.basename must be a name"),
+    ("an input's name holds a tab", input_named("num\tbers.txt"), f"{FAN}:13",
+     "input 'numbers': the path 'pipelines/num\\tbers.txt' holds a control character"),
+    ("working is the pipeline's folder", pipeline_edit("working: work", "working: ."), f"{FAN}:10",
+     "runtime.working (pipelines) holds the pipeline file (pipelines/fan.yaml), which a run could replace or "
+     "delete: give runtime.working a folder of its own, such as working"),
+    ("output holds an input", pipeline_edit("output: output", "output: ."), f"{FAN}:11",
+     "runtime.output (pipelines) holds the pipeline file"),
+    ("output is working", pipeline_edit("output: output", "output: work"), f"{FAN}:11",
+     "runtime.working (pipelines/work) and runtime.output (pipelines/work) must be apart"),
+    ("output inside working", pipeline_edit("output: output", "output: work/products"), f"{FAN}:11",
+     "runtime.working (pipelines/work) and runtime.output (pipelines/work/products) must be apart, neither "
+     "inside the other: give each its own folder, such as work and output"),
+    ("working inside a stage's folder", pipeline_edit("working: work", "working: ../stages/split/work"), f"{FAN}:10",
+     "runtime.working (stages/split/work) holds stage 'split''s folder"),
+]
+
+
+@pytest.mark.parametrize("case, make, where, says", FOLDER_SETTINGS, ids=[c[0] for c in FOLDER_SETTINGS])
+def test_dangerous_settings_are_refused_before_anything_runs(toy, case, make, where, says):
+    make(toy)
+    before = user_files(toy)
+    result = descpipe("run", FAN, cwd=toy)
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"descpipe: error: {where}: {says}"), line
+    assert user_files(toy) == before
+    assert not (toy / "pipelines/work").exists() and not (toy / "pipelines/output").exists()
