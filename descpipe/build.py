@@ -23,6 +23,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import UserError
+from .folders import claim_working
 from .images import (
     RUNTIMES,
     ContainerRuntime,
@@ -82,6 +83,7 @@ def build_images(pipeline: Pipeline, runtime_name: str, say: Callable[[str], Non
     """Build (or reuse) the base and every stage image of `pipeline`; record their ids."""
     runtime = RUNTIMES[runtime_name]
     runtime.check_running()
+    claim_working(pipeline)
     logs = pipeline.working / "build"
     logs.mkdir(parents=True, exist_ok=True)
     rootfs = pipeline.base_image or _rootfs_image(runtime, say)

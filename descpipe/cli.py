@@ -9,6 +9,7 @@ from pathlib import Path
 from . import __version__
 from .errors import UserError
 from .files import write_files
+from .folders import claim_working, refuse_user_files
 from .images import BUILDERS
 from .run_config import COMMAND_LINE, CONTAINER_RUNTIMES, ENGINES, SETTINGS, read_settings, run_config
 
@@ -188,6 +189,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .images import read_pins
         from .local_script import local_script
 
+        refuse_user_files(pipeline, [args.script])
+        claim_working(pipeline)   # the script runs each stage in a folder there
         write_files({args.script: local_script(pipeline, read_pins(pipeline, "docker"))}, executable=True)
         print(f"wrote {args.script}; run it with: bash {args.script}")
         return 0
@@ -210,6 +213,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "graph":
         from .draw import draw
 
+        refuse_user_files(pipeline, [args.output])
         draw(pipeline, args.output)
         print(f"wrote {args.output}")
         return 0

@@ -12,6 +12,7 @@ from typing import Any
 from .errors import UserError
 from .files import write_files
 from .filetypes import EDAM, FileType
+from .folders import refuse_user_files
 from .images import Pin
 from .naming import (
     LOG_STREAMS,
@@ -280,6 +281,7 @@ def write_export(pipeline: Pipeline, cwl_path: Path, job_path: Path, tool_files:
             files[path] = to_yaml(document, header)
     else:
         files[cwl_path] = to_yaml(single_document(pipeline, pins), header)
+    refuse_user_files(pipeline, [*files, job_path])
     files[job_path] = to_yaml(job(pipeline, job_path.parent),
                               f"# Inputs of {cwl_path.name}, exported by descpipe from {source}.\n")
     write_files(files)

@@ -19,12 +19,11 @@ from . import __version__
 from .engine import Failure, JobEvent
 from .errors import UserError
 from .files import write_files
+from .folders import RECORD, RECORD_FOLDER
 from .images import Pin
 from .naming import parse_step, stage_input_id
 from .pipeline import Pipeline
 
-FOLDER = "provenance"
-RECORD = "run-record.json"
 CRATE = "crate"
 
 
@@ -39,9 +38,11 @@ def checksum(path: Path) -> str:
     return f"sha1${digest.hexdigest()}"
 
 
-def _file_entry(path: Path, known: str | None = None) -> dict[str, Any]:
-    """Path, checksum and size of a file; `known` is a checksum the engine already computed."""
-    return {"path": str(path.resolve()), "checksum": known or checksum(path), "size": path.stat().st_size}
+def _file_entry(path: Path, known: str | None = None, now_at: Path | None = None) -> dict[str, Any]:
+    """Path, checksum and size of a file; `known` is a checksum the engine already computed, `now_at`
+    where the file is until it is moved to `path`."""
+    here = now_at or path
+    return {"path": str(path.resolve()), "checksum": known or checksum(here), "size": here.stat().st_size}
 
 
 def _code(directory: Path) -> dict[str, str]:
@@ -110,13 +111,13 @@ def _times(events: list[JobEvent]) -> dict[str, str | None]:
 
 
 def record(pipeline: Pipeline, run: dict[str, Any], stages: dict[str, dict[str, Any]],
-           pins: dict[str, Pin] | None, products: dict[Path, str | None]) -> dict[str, Any]:
+           pins: dict[str, Pin] | None, products: dict[str, tuple[Path, str | None]]) -> dict[str, Any]:
     """The run record: `run` (engine, container, times, status, command) plus what ran on what.
 
     `stages` says what happened to each stage (see `stage_runs`), `pins` the image ids the stages
-    ran in (None with no container), `products` the files the run left in the output directory,
-    each with the checksum the engine computed while collecting it (None if it did not): hashing
-    them again would cost a second read of every catalog.
+    ran in (None with no container), `products` the files the run puts in the output directory
+    (by path relative to it), each with where it is now and the checksum the engine computed while
+    collecting it (None if it did not): hashing them again would cost a second read of every catalog.
     """
     entries = {}
     for stage in pipeline.stages:
@@ -137,8 +138,8 @@ def record(pipeline: Pipeline, run: dict[str, Any], stages: dict[str, dict[str, 
     return {"descpipe": __version__, "pipeline": pipeline.name, **run,
             "pipeline_file": _file_entry(pipeline.file),
             "stages": entries, "inputs": inputs,
-            "outputs": {str(path.resolve().relative_to(output)): _file_entry(path, products[path])
-                        for path in sorted(products)}}
+            "outputs": {name: _file_entry(output / name, known, now_at=source)
+                        for name, (source, known) in sorted(products.items())}}
 
 
 def write_run_record(folder: Path, entry: dict[str, Any], copies: list[Path]) -> Path:
@@ -164,7 +165,7 @@ def write_crate(research_object: Path, crate: Path) -> None:
 
 def load_record(directory: Path) -> tuple[Path, dict[str, Any]]:
     """The record in `directory`: an output or working directory, its provenance/ folder, or the file."""
-    for candidate in (directory / FOLDER / RECORD, directory / RECORD, directory):
+    for candidate in (directory / RECORD_FOLDER / RECORD, directory / RECORD, directory):
         if candidate.is_file():
             try:
                 return candidate, json.loads(candidate.read_text(encoding="utf-8"))
@@ -172,7 +173,7 @@ def load_record(directory: Path) -> tuple[Path, dict[str, Any]]:
                 raise UserError(f"not a descpipe run record ({e}): run `descpipe run` again to write one",
                                 candidate) from None
     raise UserError(f"no run record in {directory}: give the output (or working) directory of a "
-                    f"`descpipe run`, which holds {FOLDER}/{RECORD}")
+                    f"`descpipe run`, which holds {RECORD_FOLDER}/{RECORD}")
 
 
 def summary(path: Path, entry: dict[str, Any]) -> str:

@@ -21,19 +21,29 @@ from typing import Any
 from .cwl import write_export
 from .cwltool_engine import Cwltool
 from .engine import Engine, Failure, JobEvent, RunPaths
+from .folders import RECORD, RECORD_FOLDER, STAGING, check_targets, claim_working, replace_products
 from .images import engine_environment, run_pins
-from .naming import is_log_output, parse_step, part_of_log_file, stage_steps
+from .naming import (
+    LOG_STREAMS,
+    is_log_output,
+    log_file_stem,
+    output_file_name,
+    parse_step,
+    part_of_log_file,
+    stage_steps,
+)
 from .pipeline import Pipeline
-from .provenance import CRATE, FOLDER, record, stage_runs, write_crate, write_run_record
+from .provenance import CRATE, record, stage_runs, write_crate, write_run_record
 from .run_config import RunConfig
 from .toil_engine import Toil
 
 ENGINE_CLASSES: dict[str, type[Engine]] = {"cwltool": Cwltool, "toil": Toil}
 LOG_TAIL_LINES = 20
 POLL_SECONDS = 0.5   # how often the engine log is read for progress
-# Where, inside runtime.output, the engine writes: products are renamed into place only once the
-# whole run has succeeded, so runtime.output never holds a file cut short or a mix of two runs.
-INCOMING = ".incoming"
+# Where, inside runtime.output, the engine writes, and the record waits: products replace the last
+# run's only once the whole run has succeeded, so runtime.output never holds a file cut short or a
+# mix of two runs (see folders.replace_products).
+INCOMING, INCOMING_RECORD = STAGING[:2]
 
 
 def run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], None] = print) -> int:
@@ -51,6 +61,8 @@ def run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], Non
                      working=pipeline.working, output=incoming, research_object=pipeline.working / "cwlprov")
     steps = frozenset(step for stage in pipeline.stages for step in stage_steps(stage.name, stage.split))
     engine = ENGINE_CLASSES[config.engine](config, paths, steps)
+    claim_working(pipeline)
+    check_targets(pipeline, _known_targets(pipeline))
     pins = run_pins(pipeline, config.container)
     write_export(pipeline, paths.workflow, paths.job, pins=pins)
     engine.check(pipeline)
@@ -58,7 +70,7 @@ def run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], Non
         for leftover in [*engine.scratch(), *engine.reusable()]:
             shutil.rmtree(leftover, ignore_errors=True)
     # What a killed run left half-done; the engine refuses a research object folder that exists.
-    for leftover in (incoming, paths.research_object):
+    for leftover in (incoming, pipeline.output / INCOMING_RECORD, paths.research_object):
         shutil.rmtree(leftover, ignore_errors=True)
     for folder in engine.scratch():   # cwltool makes its research object's temporary folder there
         folder.mkdir(parents=True, exist_ok=True)
@@ -89,23 +101,29 @@ def run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], Non
         failures = [] if succeeded else engine.failures(log_text)
         stages = stage_runs(pipeline, events, failures, succeeded)
         if succeeded:
-            products = _collect_outputs(json.loads(result.stdout), incoming, pipeline.output)
-            shutil.rmtree(incoming, ignore_errors=True)
-            for leftover in engine.scratch():
-                shutil.rmtree(leftover, ignore_errors=True)
-            folder = pipeline.output / FOLDER
+            products = _products(json.loads(result.stdout), incoming)
+            staged_record = pipeline.output / INCOMING_RECORD
             if config.provenance:
                 run["crate"] = CRATE
-            record_path = write_run_record(folder, record(pipeline, run, stages, pins, products), copies)
+            write_run_record(staged_record, record(pipeline, run, stages, pins, products), copies)
             if config.provenance:
-                write_crate(paths.research_object, folder / CRATE)
+                write_crate(paths.research_object, staged_record / CRATE)
+            try:
+                replace_products(pipeline, {**{target: source for target, (source, _) in products.items()},
+                                            RECORD_FOLDER: staged_record})
+            finally:
+                for leftover in (incoming, staged_record):
+                    shutil.rmtree(leftover, ignore_errors=True)
+            for leftover in engine.scratch():
+                shutil.rmtree(leftover, ignore_errors=True)
+            record_path = pipeline.output / RECORD_FOLDER / RECORD
             report(f"descpipe: {pipeline.name} finished in {elapsed:.1f} s; products in {pipeline.output}, "
                    f"stage logs in {logs}, run record in {record_path}")
             return 0
         # The products of an earlier run stay as they were; finished stages' outputs stay in the
         # engine's cache (or job store) for --resume.
         shutil.rmtree(incoming, ignore_errors=True)
-        record_path = write_run_record(pipeline.working / FOLDER, record(pipeline, run, stages, pins, {}), copies)
+        record_path = write_run_record(pipeline.working / RECORD_FOLDER, record(pipeline, run, stages, pins, {}), copies)
         report(f"descpipe: {pipeline.name} failed after {elapsed:.1f} s "
                f"({engine.name} exit status {result.returncode}); nothing was put in {pipeline.output}; "
                f"run record in {record_path}")
@@ -182,20 +200,25 @@ def _say_tail(text: str, say: Callable[[str], None]) -> None:
         say(f"    {line}")
 
 
-def _collect_outputs(outputs: dict[str, Any], incoming: Path, output: Path) -> dict[Path, str | None]:
-    """Rename the engine's outputs from `incoming` into `output` (stage stdout and stderr into its
-    logs/ folder); return their new paths, each with the checksum the engine gave it (if any).
-    Renames within one folder tree: a reader sees each file whole or not at all."""
-    moved: dict[Path, str | None] = {}
+def _products(outputs: dict[str, Any], incoming: Path) -> dict[str, tuple[Path, str | None]]:
+    """Where each of the engine's outputs goes in runtime.output (stage stdout and stderr into its
+    logs/ folder), by path relative to it: the file in `incoming`, and the checksum the engine gave it."""
+    products: dict[str, tuple[Path, str | None]] = {}
     for key, value in outputs.items():
-        is_log = is_log_output(key)
         for file in _files(value):
             source = Path(file["path"])
-            target = (output / "logs" if is_log else output) / source.relative_to(incoming.resolve())
-            target.parent.mkdir(parents=True, exist_ok=True)
-            source.replace(target)
-            moved[target] = file.get("checksum")
-    return moved
+            name = str(source.relative_to(incoming.resolve()))
+            products[f"logs/{name}" if is_log_output(key) else name] = (source, file.get("checksum"))
+    return products
+
+
+def _known_targets(pipeline: Pipeline) -> list[str]:
+    """The products and logs a run will put in runtime.output, as far as they are known before it
+    runs (a split stage's parts are named by its plan)."""
+    return [*(output_file_name(tag, stage.spec.outputs[tag]) for stage in pipeline.stages
+              for tag in stage.spec.outputs if tag in pipeline.final),
+            *(f"logs/{log_file_stem(stage.name, 'gather' if stage.split else None)}.{ending}"
+              for stage in pipeline.stages for ending in LOG_STREAMS.values())]
 
 
 def _files(value: Any) -> list[dict[str, Any]]:

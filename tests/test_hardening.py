@@ -118,3 +118,108 @@ def test_dangerous_settings_are_refused_before_anything_runs(toy, case, make, wh
     assert line.startswith(f"descpipe: error: {where}: {says}"), line
     assert user_files(toy) == before
     assert not (toy / "pipelines/work").exists() and not (toy / "pipelines/output").exists()
+
+
+def write(relative: str, text: str = "the user's own\n") -> Callable[[Path], None]:
+    def make(root: Path) -> None:
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    return make
+
+
+RUN_TARGETS = [
+    ("a user's file named like a product", write("pipelines/output/total.json"), 2,
+     "runtime.output already holds pipelines/output/total.json, which descpipe did not make: move it away, "
+     "or give runtime.output another folder"),
+    ("a user's folder named like the record's", write("pipelines/output/provenance/notes.txt"), 2,
+     "runtime.output already holds pipelines/output/provenance, which descpipe did not make"),
+    ("a user's file in the working folder", write("pipelines/work/notes.txt"), 2,
+     "runtime.working pipelines/work holds files descpipe did not make (notes.txt), which a run could replace "
+     "or delete: give runtime.working a new or empty folder"),
+    ("a user's unrelated file in the output folder", write("pipelines/output/notes.txt"), 0, "finished in"),
+]
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("case, make, status, says", RUN_TARGETS, ids=[c[0] for c in RUN_TARGETS])
+def test_a_run_never_replaces_or_deletes_a_users_file(toy, case, make, status, says):
+    make(toy)
+    before = {**user_files(toy), **{str(p.relative_to(toy)): p.read_text() for p in toy.rglob("notes.txt")}}
+    result = descpipe("run", FAN, cwd=toy)
+    assert result.returncode == status, result.stdout + result.stderr
+    assert says in (result.stderr if status else result.stdout)
+    if status:
+        assert result.stderr.startswith(f"descpipe: error: {FAN}: ") and len(result.stderr.splitlines()) == 1
+    after = {**user_files(toy), **{str(p.relative_to(toy)): p.read_text() for p in toy.rglob("notes.txt")}}
+    assert {name: after.get(name) for name in before} == before
+
+
+@pytest.mark.parametrize("args, says", [
+    (("export", FAN, "-o", FAN), f"will not write {FAN}: it is the pipeline file; give another file name"),
+    (("export", FAN, "-o", "wf.cwl", "--job", "pipelines/numbers.txt"),
+     "will not write pipelines/numbers.txt: it is input 'numbers'; give another file name"),
+    (("export", FAN, "-o", "wf.cwl", "--job", "wf.cwl"), "wf.cwl and wf.cwl are the same file"),
+    (("export", FAN, "-o", "stages/split/wf.cwl"), "will not write stages/split/wf.cwl: it is inside stage 'split'"),
+    (("local", FAN, FAN), f"will not write {FAN}: it is the pipeline file"),
+    (("local", FAN, "pipelines/sum.yaml"), "it is config file 'config' of stage 'sum_evens'"),
+])
+def test_commands_never_write_over_the_users_files(toy, args, says):
+    before = user_files(toy)
+    result = descpipe(*args, cwd=toy)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [f"descpipe: error: {says}"] or says in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert user_files(toy) == before
+
+
+# --- 6. Products replace the last run's all or nothing ---------------------------------------
+
+@pytest.mark.engine
+def test_a_product_the_new_run_no_longer_makes_does_not_stay_looking_current(toy):
+    assert descpipe("run", FAN, cwd=toy).returncode == 0
+    output = toy / "pipelines/output"
+    assert (output / "odd-numbers.txt").is_file()
+    edit(toy / FAN, "  output: output\n", "  output: output\n  final: [total]\n")
+    result = descpipe("run", FAN, "--resume", cwd=toy)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(p.name for p in output.iterdir()) == ["logs", "provenance", "total.json"]
+    recorded = json.loads((output / "provenance/run-record.json").read_text())["outputs"]
+    assert sorted(name for name in recorded if not name.startswith("logs/")) == ["total.json"]
+
+
+def test_a_rename_that_fails_half_way_puts_the_last_runs_products_back(tmp_path, monkeypatch):
+    import os
+
+    from descpipe import folders
+
+    output = tmp_path / "output"
+    (output / "provenance").mkdir(parents=True)
+    (output / "provenance/run-record.json").write_text(json.dumps({"outputs": {"a.txt": {}, "b.txt": {}}}))
+    for name in ("a.txt", "b.txt"):
+        (output / name).write_text(f"old {name}\n")
+    staged = {}
+    for name in ("a.txt", "b.txt", "provenance"):
+        staged[name] = tmp_path / "new" / name
+        staged[name].parent.mkdir(exist_ok=True)
+    staged["a.txt"].write_text("new a.txt\n")
+    staged["b.txt"].write_text("new b.txt\n")
+    staged["provenance"].mkdir()
+    (staged["provenance"] / "run-record.json").write_text("{}")
+    before = {str(p.relative_to(output)): p.read_bytes() for p in output.rglob("*") if p.is_file()}
+    real_rename = os.rename
+
+    def rename(source, target):
+        if Path(source) == staged["b.txt"]:
+            raise OSError(28, "No space left on device", str(target))
+        real_rename(source, target)
+
+    monkeypatch.setattr(folders.os, "rename", rename)
+
+    class Owner:
+        file = tmp_path / "p.yaml"
+
+    Owner.output = output
+    with pytest.raises(folders.UserError, match="the last run's products are as they were"):
+        folders.replace_products(Owner, staged)
+    after = {str(p.relative_to(output)): p.read_bytes() for p in output.rglob("*") if p.is_file()}
+    assert after == before
