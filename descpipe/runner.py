@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -24,8 +25,10 @@ from .engine import Engine, Failure, JobEvent, RunPaths
 from .images import engine_environment, run_pins
 from .naming import is_log_output, parse_step, part_of_log_file, stage_steps
 from .pipeline import Pipeline
+from .processes import Interrupted, Signals, become_subreaper, engine_preexec, stop_descendants
 from .provenance import CRATE, FOLDER, record, stage_runs, write_crate, write_run_record
 from .run_config import RunConfig
+from .run_lock import run_lock
 from .toil_engine import Toil
 
 ENGINE_CLASSES: dict[str, type[Engine]] = {"cwltool": Cwltool, "toil": Toil}
@@ -44,7 +47,36 @@ def run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], Non
     progress lines in `<working>/progress.log`. The run record goes to `<output>/provenance/`
     (`<working>/provenance/` after a failure), with a Workflow Run RO-Crate in its `crate/` when
     `config.provenance` is set.
+
+    Only one run at a time uses a working directory. SIGINT, SIGTERM or SIGHUP stop the engine and
+    every stage; the run then returns 128 + the signal's number, with nothing put in the output
+    directory and the engine's cache (or job store) kept for --resume.
     """
+    started = time.monotonic()
+    signals = Signals()
+    with signals:
+        try:
+            # First: a run refused here must not have cleaned the other run's folders.
+            with run_lock(pipeline.working, pipeline.file) as stale:
+                if stale:
+                    say(f"descpipe: taking over the lock in {pipeline.working} that a killed run left ({stale})")
+                try:
+                    return _run_pipeline(pipeline, config, say, signals)
+                except Interrupted as interrupted:
+                    shutil.rmtree(pipeline.output / INCOMING, ignore_errors=True)
+                    signum = interrupted.signum
+        except Interrupted as interrupted:   # before the lock was ours: nothing of this run to tidy
+            signum = interrupted.signum
+    line = (f"descpipe: {pipeline.name} stopped by {signal.Signals(signum).name} after "
+            f"{time.monotonic() - started:.1f} s; the engine and every stage were stopped; nothing was put in "
+            f"{pipeline.output}; `descpipe run --resume` reuses what finished")
+    say(line)
+    with contextlib.suppress(OSError), open(pipeline.working / "progress.log", "a", encoding="utf-8") as log:
+        log.write(line + "\n")
+    return 128 + signum
+
+
+def _run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], None], signals: Signals) -> int:
     incoming = pipeline.output / INCOMING
     paths = RunPaths(workflow=pipeline.working / f"{pipeline.name}.cwl",
                      job=pipeline.working / f"{pipeline.name}.job.yml",
@@ -89,18 +121,21 @@ def run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], Non
         failures = [] if succeeded else engine.failures(log_text)
         stages = stage_runs(pipeline, events, failures, succeeded)
         if succeeded:
-            products = _collect_outputs(json.loads(result.stdout), incoming, pipeline.output)
-            shutil.rmtree(incoming, ignore_errors=True)
-            for leftover in engine.scratch():
-                shutil.rmtree(leftover, ignore_errors=True)
-            folder = pipeline.output / FOLDER
-            if config.provenance:
-                run["crate"] = CRATE
-            record_path = write_run_record(folder, record(pipeline, run, stages, pins, products), copies)
-            if config.provenance:
-                write_crate(paths.research_object, folder / CRATE)
-            report(f"descpipe: {pipeline.name} finished in {elapsed:.1f} s; products in {pipeline.output}, "
-                   f"stage logs in {logs}, run record in {record_path}")
+            signals.check()   # a signal now still leaves runtime.output as it was
+            # Once products start moving, a signal waits: the run ends complete, not half-moved.
+            with signals.held():
+                products = _collect_outputs(json.loads(result.stdout), incoming, pipeline.output)
+                shutil.rmtree(incoming, ignore_errors=True)
+                for leftover in engine.scratch():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                folder = pipeline.output / FOLDER
+                if config.provenance:
+                    run["crate"] = CRATE
+                record_path = write_run_record(folder, record(pipeline, run, stages, pins, products), copies)
+                if config.provenance:
+                    write_crate(paths.research_object, folder / CRATE)
+                report(f"descpipe: {pipeline.name} finished in {elapsed:.1f} s; products in {pipeline.output}, "
+                       f"stage logs in {logs}, run record in {record_path}")
             return 0
         # The products of an earlier run stay as they were; finished stages' outputs stay in the
         # engine's cache (or job store) for --resume.
@@ -153,19 +188,34 @@ def _run_and_follow(engine: Engine, command: list[str], log_path: Path, report: 
 
     with open(log_path, "w", encoding="utf-8") as log, open(log_path, encoding="utf-8", errors="replace") as reader, \
             tempfile.TemporaryFile("w+", encoding="utf-8") as stdout:
-        process = subprocess.Popen(command, stdout=stdout, stderr=log, text=True, env=env)
-        partial = ""
-        while True:
-            finished = process.poll() is not None
-            # Only whole lines: the engine may be half-way through writing one.
-            *lines, partial = (partial + reader.read()).split("\n")
-            for line in lines:
-                follow(line)
-            if finished:
-                break
-            # Wakes as soon as the engine exits, rather than sleeping out the interval.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=POLL_SECONDS)
+        become_subreaper()
+        process = None
+        try:
+            # Its own session: a signal or a hangup for descpipe's terminal reaches descpipe only,
+            # which then stops the engine's whole group (stop_descendants). preexec_fn is safe:
+            # descpipe starts no threads.
+            process = subprocess.Popen(command, stdout=stdout, stderr=log, text=True, env=env,
+                                       start_new_session=True, preexec_fn=engine_preexec)  # noqa: PLW1509
+            partial = ""
+            while True:
+                finished = process.poll() is not None
+                # Only whole lines: the engine may be half-way through writing one.
+                *lines, partial = (partial + reader.read()).split("\n")
+                for line in lines:
+                    follow(line)
+                if finished:
+                    break
+                # Wakes as soon as the engine exits, rather than sleeping out the interval (and
+                # a signal's Interrupted ends the wait at once).
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=POLL_SECONDS)
+        finally:
+            # On every way out: nothing the engine started outlives the run (a stage's forked
+            # child, or everything, after a signal).
+            stop_descendants(process.pid if process else None)
+            if process:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=1)
         stdout.seek(0)
         return subprocess.CompletedProcess(command, process.returncode, stdout.read(), None)
 
