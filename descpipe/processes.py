@@ -16,6 +16,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from .run_lock import process_start
+
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Between SIGTERM and SIGKILL. Stages end at once on SIGTERM; cwltool's handler waits 10 s on a job
 # it is already waiting on, so is killed after this. Neither engine needs it for --resume: cwltool
@@ -88,8 +90,8 @@ def engine_preexec() -> None:
         os._exit(1)
 
 
-def _table() -> dict[int, tuple[int, int, str]]:
-    """Every process: pid -> (parent pid, process group, state), from /proc."""
+def _table() -> dict[int, tuple[int, int, str, int]]:
+    """Every process: pid -> (parent pid, process group, state, session), from /proc."""
     table = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -99,7 +101,7 @@ def _table() -> dict[int, tuple[int, int, str]]:
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2:].split()
-        table[int(entry.name)] = (int(fields[1]), int(fields[2]), fields[0])
+        table[int(entry.name)] = (int(fields[1]), int(fields[2]), fields[0], int(fields[3]))
     return table
 
 
@@ -107,7 +109,7 @@ def _below(root: int, group: int | None) -> set[int]:
     """The live processes descended from `root`, and those in process group `group`."""
     table = _table()
     children: dict[int, list[int]] = {}
-    for pid, (parent, _, _) in table.items():
+    for pid, (parent, *_) in table.items():
         children.setdefault(parent, []).append(pid)
     found, todo = set(), [root]
     while todo:
@@ -115,14 +117,14 @@ def _below(root: int, group: int | None) -> set[int]:
             if child not in found:
                 found.add(child)
                 todo.append(child)
-    found |= {pid for pid, (_, pgid, _) in table.items() if group is not None and pgid == group}
+    found |= {pid for pid, (_, pgid, *_) in table.items() if group is not None and pgid == group}
     found.discard(root)
     return {pid for pid in found if table.get(pid, (0, 0, "X"))[2] not in "ZX"}
 
 
 def _reap(keep: int | None) -> None:
     """Collect descpipe's own exited children (orphans it adopted), but the engine's, which Popen collects."""
-    for pid, (parent, _, state) in _table().items():
+    for pid, (parent, _, state, _) in _table().items():
         if parent == os.getpid() and state == "Z" and pid != keep:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
@@ -149,3 +151,24 @@ def stop_descendants(engine: int | None, grace: float = GRACE_SECONDS) -> int:
             count += len(new - targets)
             targets = new
     return count
+
+
+def stop_session(session: int, start: int | None) -> int:
+    """SIGKILL what is left of a killed run's engine: the processes of `session`, which the engine led
+    and which started at `start` (see run_lock). Return how many there were.
+
+    Linux gives no new process a pid still in use as a session id, so while any of the engine's
+    processes lives, `session` names them alone; once its leader is gone and the number reused by a
+    new session leader (whose start time differs), nothing is stopped."""
+    leader = process_start(session)
+    if leader is not None and leader != start:
+        return 0
+    targets = {pid for pid, (*_, state, sid) in _table().items() if sid == session and state not in "ZX"}
+    for pid in targets:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and any(
+            sid == session and state not in "ZX" for *_, state, sid in _table().values()):
+        time.sleep(0.05)
+    return len(targets)

@@ -25,10 +25,10 @@ from .engine import Engine, Failure, JobEvent, RunPaths
 from .images import engine_environment, run_pins
 from .naming import is_log_output, parse_step, part_of_log_file, stage_steps
 from .pipeline import Pipeline
-from .processes import Interrupted, Signals, become_subreaper, engine_preexec, stop_descendants
+from .processes import Interrupted, Signals, become_subreaper, engine_preexec, stop_descendants, stop_session
 from .provenance import CRATE, FOLDER, record, stage_runs, write_crate, write_run_record
 from .run_config import RunConfig
-from .run_lock import run_lock
+from .run_lock import RunLock, run_lock
 from .toil_engine import Toil
 
 ENGINE_CLASSES: dict[str, type[Engine]] = {"cwltool": Cwltool, "toil": Toil}
@@ -57,11 +57,11 @@ def run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], Non
     with signals:
         try:
             # First: a run refused here must not have cleaned the other run's folders.
-            with run_lock(pipeline.working, pipeline.file) as stale:
-                if stale:
-                    say(f"descpipe: taking over the lock in {pipeline.working} that a killed run left ({stale})")
+            with run_lock(pipeline.working, pipeline.file) as lock:
+                if lock.stale:
+                    _take_over(lock, pipeline.working, say)
                 try:
-                    return _run_pipeline(pipeline, config, say, signals)
+                    return _run_pipeline(pipeline, config, say, signals, lock)
                 except Interrupted as interrupted:
                     shutil.rmtree(pipeline.output / INCOMING, ignore_errors=True)
                     signum = interrupted.signum
@@ -76,7 +76,17 @@ def run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], Non
     return 128 + signum
 
 
-def _run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], None], signals: Signals) -> int:
+def _take_over(lock: RunLock, working: Path, say: Callable[[str], None]) -> None:
+    """Say whose lock this run takes over, and stop what that run's engine left running in `working`."""
+    engine = (lock.stale or {}).get("engine")
+    session, start = (engine.get("session"), engine.get("start")) if isinstance(engine, dict) else (None, None)
+    stopped = stop_session(session, start if isinstance(start, int) else None) if isinstance(session, int) else 0
+    say(f"descpipe: taking over the lock in {working} that a killed run left ({lock.describe_stale()})"
+        + (f"; stopped the {stopped} processes its engine left running" if stopped else ""))
+
+
+def _run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], None], signals: Signals,
+                  lock: RunLock) -> int:
     incoming = pipeline.output / INCOMING
     paths = RunPaths(workflow=pipeline.working / f"{pipeline.name}.cwl",
                      job=pipeline.working / f"{pipeline.name}.job.yml",
@@ -112,7 +122,7 @@ def _run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], No
                                "command": command, "started": _now()}
         events: list[JobEvent] = []
         result = _run_and_follow(engine, command, log_path, report,
-                                 engine_environment(config.container, pipeline.working), events)
+                                 engine_environment(config.container, pipeline.working), events, lock)
         elapsed = time.monotonic() - started
         succeeded = result.returncode == 0
         run.update(finished=_now(), exit_status=result.returncode, status="success" if succeeded else "failed")
@@ -168,9 +178,10 @@ def _now() -> str:
 
 
 def _run_and_follow(engine: Engine, command: list[str], log_path: Path, report: Callable[[str], None],
-                    env: dict[str, str] | None, events: list[JobEvent]) -> subprocess.CompletedProcess[str]:
+                    env: dict[str, str] | None, events: list[JobEvent], lock: RunLock
+                    ) -> subprocess.CompletedProcess[str]:
     """Run the engine with its log in `log_path`, reporting jobs as the log says they start and end,
-    and keeping each job event, with its time, in `events`."""
+    and keeping each job event, with its time, in `events`; the engine's session is recorded in `lock`."""
     started = time.monotonic()
     job_started: dict[tuple[str, int | None], float] = {}
 
@@ -196,6 +207,7 @@ def _run_and_follow(engine: Engine, command: list[str], log_path: Path, report: 
             # descpipe starts no threads.
             process = subprocess.Popen(command, stdout=stdout, stderr=log, text=True, env=env,
                                        start_new_session=True, preexec_fn=engine_preexec)  # noqa: PLW1509
+            lock.engine_started(process.pid)
             partial = ""
             while True:
                 finished = process.poll() is not None
