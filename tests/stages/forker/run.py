@@ -28,7 +28,7 @@ class Stage(descpipe.Stage):
                 os._exit(0)
             if escape:
                 os.waitpid(child, 0)
-        while len(open(pids).read().split()) < 2:   # both have said their pid
+        while not os.path.exists(pids) or len(open(pids).read().split()) < 2:   # both have said their pid
             time.sleep(0.01)
         count = len(open(self.get_input_path("numbers")).read().split())
         open(self.get_output_path("count"), "w").write(f"{count}\n")
