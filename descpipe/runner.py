@@ -54,10 +54,12 @@ def run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], Non
     """
     started = time.monotonic()
     signals = Signals()
+    locked = False
     with signals:
         try:
             # First: a run refused here must not have cleaned the other run's folders.
             with run_lock(pipeline.working, pipeline.file) as lock:
+                locked = True
                 if lock.stale:
                     _take_over(lock, pipeline.working, say)
                 try:
@@ -71,6 +73,8 @@ def run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], Non
             f"{time.monotonic() - started:.1f} s; the engine and every stage were stopped; nothing was put in "
             f"{pipeline.output}; `descpipe run --resume` reuses what finished")
     say(line)
+    if not locked:   # the working folder may be another run's
+        return 128 + signum
     with contextlib.suppress(OSError), open(pipeline.working / "progress.log", "a", encoding="utf-8") as log:
         log.write(line + "\n")
     return 128 + signum
