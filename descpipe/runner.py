@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -33,8 +34,10 @@ from .naming import (
     stage_steps,
 )
 from .pipeline import Pipeline
+from .processes import Interrupted, Signals, become_subreaper, engine_preexec, stop_descendants, stop_session
 from .provenance import CRATE, record, stage_runs, write_crate, write_run_record
 from .run_config import RunConfig
+from .run_lock import RunLock, run_lock
 from .toil_engine import Toil
 
 ENGINE_CLASSES: dict[str, type[Engine]] = {"cwltool": Cwltool, "toil": Toil}
@@ -54,14 +57,57 @@ def run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], Non
     progress lines in `<working>/progress.log`. The run record goes to `<output>/provenance/`
     (`<working>/provenance/` after a failure), with a Workflow Run RO-Crate in its `crate/` when
     `config.provenance` is set.
+
+    Only one run at a time uses a working directory. SIGINT, SIGTERM or SIGHUP stop the engine and
+    every stage; the run then returns 128 + the signal's number, with nothing put in the output
+    directory and the engine's cache (or job store) kept for --resume.
     """
+    started = time.monotonic()
+    signals = Signals()
+    locked = False
+    with signals:
+        try:
+            claim_working(pipeline)   # before the lock file goes into it
+            # First: a run refused here must not have cleaned the other run's folders.
+            with run_lock(pipeline.working, pipeline.file) as lock:
+                locked = True
+                if lock.stale:
+                    _take_over(lock, pipeline.working, say)
+                try:
+                    return _run_pipeline(pipeline, config, say, signals, lock)
+                except Interrupted as interrupted:
+                    shutil.rmtree(pipeline.output / INCOMING, ignore_errors=True)
+                    signum = interrupted.signum
+        except Interrupted as interrupted:   # before the lock was ours: nothing of this run to tidy
+            signum = interrupted.signum
+    line = (f"descpipe: {pipeline.name} stopped by {signal.Signals(signum).name} after "
+            f"{time.monotonic() - started:.1f} s; the engine and every stage were stopped; nothing was put in "
+            f"{pipeline.output}; `descpipe run --resume` reuses what finished")
+    say(line)
+    if not locked:   # the working folder may be another run's
+        return 128 + signum
+    with contextlib.suppress(OSError), open(pipeline.working / "progress.log", "a", encoding="utf-8") as log:
+        log.write(line + "\n")
+    return 128 + signum
+
+
+def _take_over(lock: RunLock, working: Path, say: Callable[[str], None]) -> None:
+    """Say whose lock this run takes over, and stop what that run's engine left running in `working`."""
+    engine = (lock.stale or {}).get("engine")
+    session, start = (engine.get("session"), engine.get("start")) if isinstance(engine, dict) else (None, None)
+    stopped = stop_session(session, start if isinstance(start, int) else None) if isinstance(session, int) else 0
+    say(f"descpipe: taking over the lock in {working} that a killed run left ({lock.describe_stale()})"
+        + (f"; stopped the {stopped} processes its engine left running" if stopped else ""))
+
+
+def _run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], None], signals: Signals,
+                  lock: RunLock) -> int:
     incoming = pipeline.output / INCOMING
     paths = RunPaths(workflow=pipeline.working / f"{pipeline.name}.cwl",
                      job=pipeline.working / f"{pipeline.name}.job.yml",
                      working=pipeline.working, output=incoming, research_object=pipeline.working / "cwlprov")
     steps = frozenset(step for stage in pipeline.stages for step in stage_steps(stage.name, stage.split))
     engine = ENGINE_CLASSES[config.engine](config, paths, steps)
-    claim_working(pipeline)
     check_targets(pipeline, _known_targets(pipeline))
     pins = run_pins(pipeline, config.container)
     write_export(pipeline, paths.workflow, paths.job, pins=pins)
@@ -92,7 +138,7 @@ def run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], Non
                                "command": command, "started": _now()}
         events: list[JobEvent] = []
         result = _run_and_follow(engine, command, log_path, report,
-                                 engine_environment(config.container, pipeline.working), events)
+                                 engine_environment(config.container, pipeline.working), events, lock)
         elapsed = time.monotonic() - started
         succeeded = result.returncode == 0
         run.update(finished=_now(), exit_status=result.returncode, status="success" if succeeded else "failed")
@@ -101,24 +147,27 @@ def run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], Non
         failures = [] if succeeded else engine.failures(log_text)
         stages = stage_runs(pipeline, events, failures, succeeded)
         if succeeded:
-            products = _products(json.loads(result.stdout), incoming)
-            staged_record = pipeline.output / INCOMING_RECORD
-            if config.provenance:
-                run["crate"] = CRATE
-            write_run_record(staged_record, record(pipeline, run, stages, pins, products), copies)
-            if config.provenance:
-                write_crate(paths.research_object, staged_record / CRATE)
-            try:
-                replace_products(pipeline, {**{target: source for target, (source, _) in products.items()},
-                                            RECORD_FOLDER: staged_record})
-            finally:
-                for leftover in (incoming, staged_record):
+            signals.check()   # a signal now still leaves runtime.output as it was
+            # Once products start moving, a signal waits: the run ends complete, not half-moved.
+            with signals.held():
+                products = _products(json.loads(result.stdout), incoming)
+                staged_record = pipeline.output / INCOMING_RECORD
+                if config.provenance:
+                    run["crate"] = CRATE
+                write_run_record(staged_record, record(pipeline, run, stages, pins, products), copies)
+                if config.provenance:
+                    write_crate(paths.research_object, staged_record / CRATE)
+                try:
+                    replace_products(pipeline, {**{target: source for target, (source, _) in products.items()},
+                                                RECORD_FOLDER: staged_record})
+                finally:
+                    for leftover in (incoming, staged_record):
+                        shutil.rmtree(leftover, ignore_errors=True)
+                for leftover in engine.scratch():
                     shutil.rmtree(leftover, ignore_errors=True)
-            for leftover in engine.scratch():
-                shutil.rmtree(leftover, ignore_errors=True)
-            record_path = pipeline.output / RECORD_FOLDER / RECORD
-            report(f"descpipe: {pipeline.name} finished in {elapsed:.1f} s; products in {pipeline.output}, "
-                   f"stage logs in {logs}, run record in {record_path}")
+                record_path = pipeline.output / RECORD_FOLDER / RECORD
+                report(f"descpipe: {pipeline.name} finished in {elapsed:.1f} s; products in {pipeline.output}, "
+                       f"stage logs in {logs}, run record in {record_path}")
             return 0
         # The products of an earlier run stay as they were; finished stages' outputs stay in the
         # engine's cache (or job store) for --resume.
@@ -151,9 +200,10 @@ def _now() -> str:
 
 
 def _run_and_follow(engine: Engine, command: list[str], log_path: Path, report: Callable[[str], None],
-                    env: dict[str, str] | None, events: list[JobEvent]) -> subprocess.CompletedProcess[str]:
+                    env: dict[str, str] | None, events: list[JobEvent], lock: RunLock
+                    ) -> subprocess.CompletedProcess[str]:
     """Run the engine with its log in `log_path`, reporting jobs as the log says they start and end,
-    and keeping each job event, with its time, in `events`."""
+    and keeping each job event, with its time, in `events`; the engine's session is recorded in `lock`."""
     started = time.monotonic()
     job_started: dict[tuple[str, int | None], float] = {}
 
@@ -171,19 +221,35 @@ def _run_and_follow(engine: Engine, command: list[str], log_path: Path, report: 
 
     with open(log_path, "w", encoding="utf-8") as log, open(log_path, encoding="utf-8", errors="replace") as reader, \
             tempfile.TemporaryFile("w+", encoding="utf-8") as stdout:
-        process = subprocess.Popen(command, stdout=stdout, stderr=log, text=True, env=env)
-        partial = ""
-        while True:
-            finished = process.poll() is not None
-            # Only whole lines: the engine may be half-way through writing one.
-            *lines, partial = (partial + reader.read()).split("\n")
-            for line in lines:
-                follow(line)
-            if finished:
-                break
-            # Wakes as soon as the engine exits, rather than sleeping out the interval.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=POLL_SECONDS)
+        become_subreaper()
+        process = None
+        try:
+            # Its own session: a signal or a hangup for descpipe's terminal reaches descpipe only,
+            # which then stops the engine's whole group (stop_descendants). preexec_fn is safe:
+            # descpipe starts no threads.
+            process = subprocess.Popen(command, stdout=stdout, stderr=log, text=True, env=env,
+                                       start_new_session=True, preexec_fn=engine_preexec)  # noqa: PLW1509
+            lock.engine_started(process.pid)
+            partial = ""
+            while True:
+                finished = process.poll() is not None
+                # Only whole lines: the engine may be half-way through writing one.
+                *lines, partial = (partial + reader.read()).split("\n")
+                for line in lines:
+                    follow(line)
+                if finished:
+                    break
+                # Wakes as soon as the engine exits, rather than sleeping out the interval (and
+                # a signal's Interrupted ends the wait at once).
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=POLL_SECONDS)
+        finally:
+            # On every way out: nothing the engine started outlives the run (a stage's forked
+            # child, or everything, after a signal).
+            stop_descendants(process.pid if process else None)
+            if process:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=1)
         stdout.seek(0)
         return subprocess.CompletedProcess(command, process.returncode, stdout.read(), None)
 
