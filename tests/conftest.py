@@ -14,9 +14,13 @@ TESTS = REPO / "tests"
 
 
 def descpipe(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run the descpipe command line as a user would, capturing its output (`env`: variables to add)."""
-    return subprocess.run([sys.executable, "-m", "descpipe", *map(str, args)],
-                          cwd=cwd or REPO, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    """Run the descpipe command line as a user would, capturing its output (`env`: variables to add).
+
+    The descpipe of this checkout, whichever one pip installed: runs from elsewhere (`cwd`) would
+    otherwise import the installed one."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-m", "descpipe", *map(str, args)], cwd=cwd or REPO, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": path, **(env or {})})
 
 
 def cwltool(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
