@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from .errors import UserError
+from .files import write_files
 from .pipeline import Pipeline
 
 FORMATS = ("dot", "svg", "png")
@@ -44,15 +45,16 @@ def draw(pipeline: Pipeline, path: Path) -> None:
     kind = path.suffix.lstrip(".").lower()
     if kind not in FORMATS:
         raise UserError(f"cannot draw to {path}: the file name must end in .dot, .svg or .png")
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = to_dot(pipeline)
     if kind == "dot":
-        path.write_text(text, encoding="utf-8")
+        write_files({path: text})
         return
     dot = shutil.which("dot")
     if dot is None:
         raise UserError(f"drawing {path.name} needs Graphviz's `dot` program: install it "
                         "(apt-get install graphviz) or write a .dot file instead")
-    result = subprocess.run([dot, f"-T{kind}", "-o", str(path)], input=text.encode(), capture_output=True)
+    # dot draws to its standard output; descpipe writes the file, with the checks every file gets.
+    result = subprocess.run([dot, f"-T{kind}"], input=text.encode(), capture_output=True)
     if result.returncode:
-        raise UserError(f"Graphviz failed to draw {path}: {result.stderr.decode(errors='replace').strip()}")
+        raise UserError(f"Graphviz failed to draw {path}: {' '.join(result.stderr.decode(errors='replace').split())}")
+    write_files({path: result.stdout})

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from pathlib import Path
 
 from .errors import UserError
 
 
-def write_files(files: dict[Path, str], executable: bool = False) -> None:
+def write_files(files: Mapping[Path, str | bytes], executable: bool = False) -> None:
     """Write every file under a temporary name, then rename them all, creating folders as needed.
 
     A failure (a folder in the way, no permission, a full disk) removes the temporary files and
@@ -16,17 +17,24 @@ def write_files(files: dict[Path, str], executable: bool = False) -> None:
     for path in files:
         if path.is_dir():
             raise UserError(f"cannot write {path}: it is a folder; give a file name inside it")
+        # Renaming over a device, FIFO or socket (or a link to one) would replace it with a file.
+        if path.exists() and not path.is_file():
+            raise UserError(f"cannot write {path}: it is {'a link to ' if path.is_symlink() else ''}"
+                            "a device, FIFO or socket, not a file; give a regular file's name")
     partials = {path: path.with_name(path.name + ".partial") for path in files}
     try:
-        for path, text in files.items():
+        for path, content in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
-            partials[path].write_text(text, encoding="utf-8")
+            if isinstance(content, bytes):
+                partials[path].write_bytes(content)
+            else:
+                partials[path].write_text(content, encoding="utf-8")
             if executable:
                 partials[path].chmod(0o755)
+        for path, partial in partials.items():
+            partial.replace(path)
     except OSError as e:
         for partial in partials.values():
             with contextlib.suppress(OSError):
                 partial.unlink()
-        raise UserError(f"cannot write {e.filename or path}: {e.strerror or e}") from None
-    for path, partial in partials.items():
-        partial.replace(path)
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from None

@@ -16,7 +16,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import UserError
-from .filetypes import FileType, missing_columns
+from .filetypes import FileType, FitsError, missing_columns, yaml_shape_problem
 from .graph import ancestors, find_cycle, run_order
 from .run_config import FILE_KEYS, Origin, Settings, read_settings
 from .stage_loader import NAME_PATTERN, NAME_RULE, StageSpec, config_file_type, find_stage_directory, load_stage
@@ -167,12 +167,27 @@ def load_pipeline(path: Path | str) -> Pipeline:
 
 # --- Reading the YAML --------------------------------------------------------------------------
 
+# A pipeline file bigger than this is refused before it is read: thousands of stages take a few MB.
+_MAX_FILE_BYTES = 64 << 20
+
+
 def _read_yaml(file: Path) -> Any:
+    # Reading a FIFO or a device would wait, or never end: only a regular file is read.
+    if file.exists() and not file.is_file():
+        raise UserError("cannot read the pipeline file: it is not a regular file (a folder, FIFO or "
+                        "device): give the path of a YAML file", file)
     try:
+        if file.stat().st_size > _MAX_FILE_BYTES:
+            raise UserError(f"the pipeline file is over {_MAX_FILE_BYTES >> 20} MB: is it the right file?", file)
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read the pipeline file: {getattr(e, 'strerror', None) or e}", file) from None
     try:
+        # First the events, which stop at the first excess: the parser recurses (and crashes)
+        # on deep nesting, and aliases can stand for billions of values.
+        shape = yaml_shape_problem(text)
+        if shape:
+            raise UserError(shape[0], file, shape[1])
         # libyaml (ruamel.yaml.clib) parses, six times faster than ruamel.yaml's pure-Python
         # round-trip parser; the round-trip constructor then builds mappings and lists that keep
         # the line of every key and item, for messages.
@@ -429,7 +444,11 @@ def _overall_inputs(place: _Place, runtime: CommentedMap, stages: dict[str, Pipe
             raise place.error(f"runtime.inputs.{tag} must be a path", given, tag)
         inputs[tag] = _existing_file(place, base / given[tag], kind, f"input {tag!r}", given, tag)
         for stage in stages.values():
-            lacking = missing_columns(inputs[tag], stage.spec.columns.get(tag, []))
+            try:
+                lacking = missing_columns(inputs[tag], stage.spec.columns.get(tag, []))
+            except FitsError as e:
+                raise place.error(f"input {tag!r}: {inputs[tag]}: {e}, which stage {stage.name!r} reads",
+                                  given, tag) from None
             if lacking:
                 raise place.error(f"input {tag!r}: {inputs[tag]} has no column {', '.join(lacking)} in HDU 1, "
                                   f"which stage {stage.name!r} reads", given, tag)

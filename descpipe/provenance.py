@@ -168,16 +168,35 @@ def load_record(directory: Path) -> tuple[Path, dict[str, Any]]:
     for candidate in (directory / RECORD_FOLDER / RECORD, directory / RECORD, directory):
         if candidate.is_file():
             try:
-                return candidate, json.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as e:
-                raise UserError(f"not a descpipe run record ({e}): run `descpipe run` again to write one",
+                entry = json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, ValueError, RecursionError) as e:
+                why = "nested too deeply" if isinstance(e, RecursionError) else e
+                raise UserError(f"not a descpipe run record ({why}): run `descpipe run` again to write one",
                                 candidate) from None
+            if not isinstance(entry, dict):
+                raise UserError("not a descpipe run record (not a JSON object): run `descpipe run` again "
+                                "to write one", candidate)
+            return candidate, entry
     raise UserError(f"no run record in {directory}: give the output (or working) directory of a "
                     f"`descpipe run`, which holds {RECORD_FOLDER}/{RECORD}")
 
 
 def summary(path: Path, entry: dict[str, Any]) -> str:
-    """A run record as text for a person: what ran, with which code, on which inputs, making which files."""
+    """A run record as text for a person: what ran, with which code, on which inputs, making which files.
+
+    A record that lacks a key or has a value of the wrong type (edited, cut short, or from another
+    tool) raises a UserError naming what is wrong."""
+    try:
+        return _summary(path, entry)
+    except KeyError as e:
+        problem = f"it has no {e.args[0]!r} where one was expected"
+    except (TypeError, AttributeError, ValueError, RecursionError) as e:
+        problem = f"a value has the wrong type ({e})"
+    raise UserError(f"not a complete descpipe run record: {problem}; run `descpipe run` again to write one",
+                    path)
+
+
+def _summary(path: Path, entry: dict[str, Any]) -> str:
     lines = [(f"{entry['pipeline']}: {entry['status']} (exit status {entry['exit_status']}), "
               f"{entry['started']} to {entry['finished']}"),
              (f"  run by descpipe {entry['descpipe']} with {entry['engine']}, container: {entry['container']}"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .filetypes import file_type, missing_columns, type_of_file_name
+from .filetypes import FitsError, file_type, missing_columns, type_of_file_name
 
 # Python type -> CWL type of a parameter. bool before int: True is an int too.
 CWL_TYPES = {bool: "boolean", int: "int", float: "float", str: "string"}
@@ -240,8 +240,11 @@ class Stage:
             problem = kind_of_file.problem(path) if kind_of_file else \
                 None if path.is_file() else "file does not exist"
             if not problem and kind == "input" and tag in self.columns:
-                lacking = missing_columns(path, self.columns[tag])
-                problem = f"no column {', '.join(lacking)} in HDU 1" if lacking else None
+                try:
+                    lacking = missing_columns(path, self.columns[tag])
+                    problem = f"no column {', '.join(lacking)} in HDU 1" if lacking else None
+                except FitsError as e:
+                    problem = str(e)
             if problem:
                 sys.exit(f"{self._label()}: {kind} {tag!r} ({path}): {problem}")
 
