@@ -21,7 +21,7 @@ from .pipeline import Pipeline
 # Written into runtime.working when descpipe first uses it: later runs (of any pipeline) know it is theirs.
 MARK = ".descpipe"
 # What descpipe makes in runtime.working (a folder holding only these was made by an earlier descpipe).
-WORKING_NAMES = ("*.cwl", "*.job.yml", "cache", "tmp", "toil-jobstore", "toil-jobstore.owner", "toil-logs",
+WORKING_NAMES = ("*.cwl", "*.job.yml", "cache", "cache_tmp*", "snapshot", "tmp", "toil-jobstore", "toil-jobstore.owner", "toil-logs",
                  "toil-batch", "cwlprov", "provenance", "progress.log", "cwltool.log", "toil.log", "bin", "build",
                  "local", "images.*.json", "*.lock", MARK)
 RECORD_FOLDER = "provenance"

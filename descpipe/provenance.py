@@ -8,7 +8,6 @@ the engine's CWLProv research object becomes a Workflow Run RO-Crate in `provena
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections import Counter
@@ -23,19 +22,9 @@ from .folders import RECORD, RECORD_FOLDER
 from .images import Pin
 from .naming import parse_step, stage_input_id
 from .pipeline import Pipeline
+from .snapshots import checksum
 
 CRATE = "crate"
-
-
-def checksum(path: Path) -> str:
-    """A file's SHA-1 in CWL's notation, `sha1$<hex>`: the checksum CWL engines give every output
-    file (and the RO-Crate names files by), so one notation serves every file of a record. Read in
-    blocks so that catalogs of any size fit."""
-    digest = hashlib.sha1(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return f"sha1${digest.hexdigest()}"
 
 
 def _file_entry(path: Path, known: str | None = None, now_at: Path | None = None) -> dict[str, Any]:
@@ -45,11 +34,11 @@ def _file_entry(path: Path, known: str | None = None, now_at: Path | None = None
     return {"path": str(path.resolve()), "checksum": known or checksum(here), "size": here.stat().st_size}
 
 
-def _code(directory: Path) -> dict[str, str]:
+def _code(directory: Path, read: dict[Path, str]) -> dict[str, str]:
     """The checksum of every file in a stage's directory, by relative path: all of it reaches the
-    engine (and cwltool's cache key), so all of it is recorded."""
-    return {str(path.relative_to(directory)): checksum(path)
-            for path in sorted(directory.rglob("*")) if path.is_file()}
+    engine (and cwltool's cache key), so all of it is recorded, as the stage read it (`read`)."""
+    return {str(path.relative_to(directory)): read.get(path) or checksum(path)
+            for path in sorted(directory.rglob("*")) if path.is_file() and "__pycache__" not in path.parts}
 
 
 def stage_runs(pipeline: Pipeline, events: list[JobEvent], failures: list[Failure],
@@ -111,13 +100,15 @@ def _times(events: list[JobEvent]) -> dict[str, str | None]:
 
 
 def record(pipeline: Pipeline, run: dict[str, Any], stages: dict[str, dict[str, Any]],
-           pins: dict[str, Pin] | None, products: dict[str, tuple[Path, str | None]]) -> dict[str, Any]:
+           pins: dict[str, Pin] | None, products: dict[str, tuple[Path, str | None]],
+           read: dict[Path, str]) -> dict[str, Any]:
     """The run record: `run` (engine, container, times, status, command) plus what ran on what.
 
     `stages` says what happened to each stage (see `stage_runs`), `pins` the image ids the stages
     ran in (None with no container), `products` the files the run puts in the output directory
     (by path relative to it), each with where it is now and the checksum the engine computed while
-    collecting it (None if it did not): hashing them again would cost a second read of every catalog.
+    collecting it (None if it did not): hashing them again would cost a second read of every catalog;
+    `read` the checksum of each input, config and code file as the stages read it, by original path.
     """
     entries = {}
     for stage in pipeline.stages:
@@ -127,13 +118,14 @@ def record(pipeline: Pipeline, run: dict[str, Any], stages: dict[str, dict[str, 
             "image": stage.image if pin else None,
             "image_id": pin.id if pin else None,
             "image_digest": pin.digest if pin else None,
-            "code": {"path": str(stage.spec.directory.resolve()), "files": _code(stage.spec.directory)},
+            "code": {"path": str(stage.spec.directory.resolve()), "files": _code(stage.spec.directory, read)},
             "parameters": {name: stage.parameter_values.get(name, parameter.default)
                            for name, parameter in stage.spec.parameters.items()},
         }
-    inputs = {tag: _file_entry(path) for tag, path in pipeline.inputs.items()}
+    inputs = {tag: _file_entry(path, read.get(path)) for tag, path in pipeline.inputs.items()}
     for stage in pipeline.stages:
-        inputs.update({stage_input_id(stage.name, tag): _file_entry(path) for tag, path in stage.config_files.items()})
+        inputs.update({stage_input_id(stage.name, tag): _file_entry(path, read.get(path))
+                       for tag, path in stage.config_files.items()})
     output = pipeline.output.resolve()
     return {"descpipe": __version__, "pipeline": pipeline.name, **run,
             "pipeline_file": _file_entry(pipeline.file),

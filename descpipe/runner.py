@@ -38,6 +38,7 @@ from .processes import Interrupted, Signals, become_subreaper, engine_preexec, s
 from .provenance import CRATE, record, stage_runs, write_crate, write_run_record
 from .run_config import RunConfig
 from .run_lock import RunLock, run_lock
+from .snapshots import Read, forget, take_snapshot
 from .toil_engine import Toil
 
 ENGINE_CLASSES: dict[str, type[Engine]] = {"cwltool": Cwltool, "toil": Toil}
@@ -110,7 +111,9 @@ def _run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], No
     engine = ENGINE_CLASSES[config.engine](config, paths, steps)
     check_targets(pipeline, _known_targets(pipeline))
     pins = run_pins(pipeline, config.container)
-    write_export(pipeline, paths.workflow, paths.job, pins=pins)
+    # With no container, the stages get descpipe's copies of the user's files (see snapshots.py).
+    snapshot = take_snapshot(pipeline, copy=config.container == "none")
+    write_export(snapshot.pipeline, paths.workflow, paths.job, pins=pins)
     engine.check(pipeline)
     if not (config.restart or config.resume):
         for leftover in [*engine.scratch(), *engine.reusable()]:
@@ -140,8 +143,16 @@ def _run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], No
         result = _run_and_follow(engine, command, log_path, report,
                                  engine_environment(config.container, pipeline.working), events, lock)
         elapsed = time.monotonic() - started
-        succeeded = result.returncode == 0
-        run.update(finished=_now(), exit_status=result.returncode, status="success" if succeeded else "failed")
+        changed = snapshot.changed()
+        if changed:
+            # Made from content other than what was checked and recorded: neither products nor
+            # cache entries to keep.
+            forget(changed)
+            for leftover in engine.reusable():
+                shutil.rmtree(leftover, ignore_errors=True)
+        status = result.returncode or (1 if changed else 0)
+        succeeded = status == 0
+        run.update(finished=_now(), exit_status=status, status="success" if succeeded else "failed")
         copies = [paths.workflow, paths.job, pipeline.file]
         log_text = log_path.read_text(encoding="utf-8", errors="replace")
         failures = [] if succeeded else engine.failures(log_text)
@@ -154,7 +165,8 @@ def _run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], No
                 staged_record = pipeline.output / INCOMING_RECORD
                 if config.provenance:
                     run["crate"] = CRATE
-                write_run_record(staged_record, record(pipeline, run, stages, pins, products), copies)
+                write_run_record(staged_record, record(pipeline, run, stages, pins, products, snapshot.checksums()),
+                                 copies)
                 if config.provenance:
                     write_crate(paths.research_object, staged_record / CRATE)
                 try:
@@ -172,18 +184,31 @@ def _run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], No
         # The products of an earlier run stay as they were; finished stages' outputs stay in the
         # engine's cache (or job store) for --resume.
         shutil.rmtree(incoming, ignore_errors=True)
-        record_path = write_run_record(pipeline.working / RECORD_FOLDER, record(pipeline, run, stages, pins, {}), copies)
+        record_path = write_run_record(pipeline.working / RECORD_FOLDER,
+                                       record(pipeline, run, stages, pins, {}, snapshot.checksums()), copies)
         report(f"descpipe: {pipeline.name} failed after {elapsed:.1f} s "
                f"({engine.name} exit status {result.returncode}); nothing was put in {pipeline.output}; "
                f"run record in {record_path}")
+        for read in changed:
+            report(_changed(read, snapshot.copied))
         for failure in failures:
             report(f"descpipe: {_describe(failure)} failed; the end of its log ({failure.log or 'none was kept'}):")
             if failure.log:
                 _say_tail(failure.log.read_text(encoding="utf-8", errors="replace"), report)
-        if not failures:
+        if not failures and not changed:
             report("descpipe: the end of the engine log:")
             _say_tail(log_text, report)
-        return result.returncode
+        return status
+
+
+def _changed(read: Read, copied: bool) -> str:
+    """What to say of a file that changed during the run."""
+    if not copied:
+        return (f"descpipe: {read.what} ({read.original}) changed while the run read it: the run failed and the "
+                "engine's cache was emptied; run again once it no longer changes")
+    who = f"stage {read.readers[0]!r}" if len(read.readers) == 1 else f"one of stages {', '.join(read.readers)}"
+    return (f"descpipe: {who} changed {read.what}, in descpipe's copy {read.given}: your file {read.original} is "
+            "unchanged; the run failed, and the engine's cache was emptied")
 
 
 def _describe(failure: Failure) -> str:

@@ -223,3 +223,68 @@ def test_a_rename_that_fails_half_way_puts_the_last_runs_products_back(tmp_path,
         folders.replace_products(Owner, staged)
     after = {str(p.relative_to(output)): p.read_bytes() for p in output.rglob("*") if p.is_file()}
     assert after == before
+
+
+# --- 2 and 3. Stages cannot change their inputs or code; what runs is what was recorded -----------
+
+TAMPER = ("        import os\n"
+          "        open(self.get_input_path('numbers'), 'a').write('1000\\n')\n"
+          "        open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'note.txt'), 'w').write('x')\n")
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("container", ["none", pytest.param("docker", marks=pytest.mark.docker)])
+def test_a_stage_that_writes_to_its_input_and_code_changes_neither(toy, container):
+    if container == "docker":
+        assert descpipe("build", FAN, cwd=toy).returncode == 0
+    edit(toy / "stages/split/run.py", "    def run(self):\n", "    def run(self):\n" + TAMPER)
+    before = user_files(toy)
+    result = descpipe("run", FAN, "--container", container, cwd=toy)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert user_files(toy) == before, "the user's input and the stage's folder are as they were"
+    assert not (toy / "stages/split/note.txt").exists()
+    assert not (toy / "pipelines/output/total.json").exists()
+    if container == "none":   # the stage wrote to descpipe's copies, and the run says so
+        assert "descpipe: stage 'split' changed input 'numbers', in descpipe's copy " in result.stdout
+        assert "your file pipelines/numbers.txt is unchanged; the run failed" in result.stdout
+    else:                     # the container mounts them read-only: the stage itself fails
+        assert "stage 'split' failed; the end of its log" in result.stdout
+        assert "Read-only file system" in result.stdout
+    # Without the tampering, the next run gives the right products from the user's files.
+    edit(toy / "stages/split/run.py", TAMPER, "")
+    again = descpipe("run", FAN, "--container", container, "--resume", cwd=toy)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads((toy / "pipelines/output/total.json").read_text()) == {"twos": 136, "ones": 48, "total": 184}
+
+
+@pytest.mark.engine
+def test_an_input_changed_during_a_run_is_not_reused_by_resume(toy):
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    edit(toy / FAN, "sum_odds:\n  cores: 2\n", "sum_odds:\n  cores: 2\n  parameters: {sleep: 4}\n")
+    numbers = toy / "pipelines/numbers.txt"
+    original = numbers.read_bytes()
+    env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
+    runner = subprocess.Popen([sys.executable, "-m", "descpipe", "run", FAN], cwd=toy, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    progress = toy / "pipelines/work/progress.log"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (progress.exists() and "stage sum_odds started" in progress.read_text()):
+        time.sleep(0.1)
+    numbers.write_text("2\n4\n")   # the user edits the input while the run is under way
+    output, _ = runner.communicate(timeout=120)
+    assert runner.returncode == 0, output
+    record = json.loads((toy / "pipelines/output/provenance/run-record.json").read_text())
+    assert record["inputs"]["numbers"]["checksum"] == "sha1$" + hashlib.sha1(original).hexdigest(), \
+        "the record names the content the stages read"
+    assert json.loads((toy / "pipelines/output/total.json").read_text())["total"] == 184
+
+    resumed = descpipe("run", FAN, "--resume", cwd=toy)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "stage split started" in resumed.stdout, "the changed input's readers run again"
+    # 2 and 4, scaled by 3, plus sum.yaml's offset 100; no odd numbers.
+    assert json.loads((toy / "pipelines/output/total.json").read_text()) == {"twos": 118, "ones": 0, "total": 118}
