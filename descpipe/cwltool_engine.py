@@ -52,8 +52,7 @@ class Cwltool(Engine):
                    "--cachedir", str(self.cache().resolve())]
         if self.config.provenance:
             command += ["--provenance", str(self.paths.research_object.resolve())]
-        return [*command, *self.container_options(), *self.config.engine_options,
-                str(self.paths.workflow), str(self.paths.job)]
+        return self.complete(command)
 
     def scratch(self) -> list[Path]:
         """The jobs' temporary folders."""

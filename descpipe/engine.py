@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from .errors import UserError
 from .pipeline import Pipeline
 from .run_config import RunConfig
 
@@ -136,9 +137,20 @@ class Engine(ABC):
                         stderr[(step, part)].name if (step, part) in stderr else None)
                 for step, part in failed]
 
-    def container_options(self) -> list[str]:
-        """The engine's options that select the run's container runtime."""
-        return CONTAINER_OPTIONS[self.config.container]
+    def complete(self, own: list[str]) -> list[str]:
+        """The whole command: the engine's own part, the container runtime's options, the user's
+        options (after `--` on descpipe's command line), the workflow and its job file.
+
+        A user's option that descpipe sets itself is refused (one UserError): the engine would then
+        write where descpipe does not look, or keep what descpipe removes.
+        """
+        own_names = {token.split("=", 1)[0] for token in own if token.startswith("--")}
+        for option in self.config.engine_options:
+            if option.split("=", 1)[0] in own_names:
+                raise UserError(f"{option.split('=', 1)[0]} is an option descpipe gives {self.name} itself: remove "
+                                "it from the engine options after --")
+        return [*own, *CONTAINER_OPTIONS[self.config.container], *self.config.engine_options,
+                str(self.paths.workflow), str(self.paths.job)]
 
 
 def plain(text: str) -> str:

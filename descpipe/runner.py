@@ -109,6 +109,7 @@ def _run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], No
                      working=pipeline.working, output=incoming, research_object=pipeline.working / "cwlprov")
     steps = frozenset(step for stage in pipeline.stages for step in stage_steps(stage.name, stage.split))
     engine = ENGINE_CLASSES[config.engine](config, paths, steps)
+    command = engine.command()   # first: it refuses engine options that descpipe sets itself
     check_targets(pipeline, _known_targets(pipeline))
     pins = run_pins(pipeline, config.container)
     # With no container, the stages get descpipe's copies of the user's files (see snapshots.py).
@@ -123,7 +124,6 @@ def _run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], No
         shutil.rmtree(leftover, ignore_errors=True)
     for folder in engine.scratch():   # cwltool makes its research object's temporary folder there
         folder.mkdir(parents=True, exist_ok=True)
-    command = engine.command()
     log_path = pipeline.working / f"{engine.name}.log"
     logs = pipeline.output / "logs"
     with open(pipeline.working / "progress.log", "w", encoding="utf-8") as progress_log:
@@ -150,7 +150,8 @@ def _run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], No
             forget(changed)
             for leftover in engine.reusable():
                 shutil.rmtree(leftover, ignore_errors=True)
-        status = result.returncode or (1 if changed else 0)
+        products = _products(result.stdout, incoming) if result.returncode == 0 else {}
+        status = result.returncode or (1 if changed or products is None else 0)
         succeeded = status == 0
         run.update(finished=_now(), exit_status=status, status="success" if succeeded else "failed")
         copies = [paths.workflow, paths.job, pipeline.file]
@@ -161,7 +162,7 @@ def _run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], No
             signals.check()   # a signal now still leaves runtime.output as it was
             # Once products start moving, a signal waits: the run ends complete, not half-moved.
             with signals.held():
-                products = _products(json.loads(result.stdout), incoming)
+                assert products is not None   # a run without them did not succeed
                 staged_record = pipeline.output / INCOMING_RECORD
                 if config.provenance:
                     run["crate"] = CRATE
@@ -191,11 +192,14 @@ def _run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], No
                f"run record in {record_path}")
         for read in changed:
             report(_changed(read, snapshot.copied))
+        if products is None:
+            report(f"descpipe: {engine.name} exited 0 but did not report the outputs descpipe asked it for in "
+                   f"{incoming} (an engine option after -- may have changed what it prints or where it writes)")
         for failure in failures:
             report(f"descpipe: {_describe(failure)} failed; the end of its log ({failure.log or 'none was kept'}):")
             if failure.log:
                 _say_tail(failure.log.read_text(encoding="utf-8", errors="replace"), report)
-        if not failures and not changed:
+        if not failures and not changed and products is not None:
             report("descpipe: the end of the engine log:")
             _say_tail(log_text, report)
         return status
@@ -291,15 +295,23 @@ def _say_tail(text: str, say: Callable[[str], None]) -> None:
         say(f"    {line}")
 
 
-def _products(outputs: dict[str, Any], incoming: Path) -> dict[str, tuple[Path, str | None]]:
-    """Where each of the engine's outputs goes in runtime.output (stage stdout and stderr into its
-    logs/ folder), by path relative to it: the file in `incoming`, and the checksum the engine gave it."""
-    products: dict[str, tuple[Path, str | None]] = {}
-    for key, value in outputs.items():
-        for file in _files(value):
-            source = Path(file["path"])
-            name = str(source.relative_to(incoming.resolve()))
-            products[f"logs/{name}" if is_log_output(key) else name] = (source, file.get("checksum"))
+def _products(printed: str, incoming: Path) -> dict[str, tuple[Path, str | None]] | None:
+    """Where each output the engine printed goes in runtime.output (stage stdout and stderr into its
+    logs/ folder), by path relative to it: the file in `incoming`, and the checksum the engine gave
+    it. None when the engine did not print its outputs as asked, or wrote them elsewhere (an engine
+    option after `--` can make it do either)."""
+    try:
+        outputs = json.loads(printed)
+        products: dict[str, tuple[Path, str | None]] = {}
+        for key, value in outputs.items():
+            for file in _files(value):
+                source = Path(file["path"])
+                name = str(source.relative_to(incoming.resolve()))
+                if not source.is_file():
+                    return None
+                products[f"logs/{name}" if is_log_output(key) else name] = (source, file.get("checksum"))
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return None
     return products
 
 

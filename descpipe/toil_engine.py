@@ -110,8 +110,7 @@ class Toil(Engine):
                               ("--slurmTime", batch.time), ("--slurmArgs", batch.sbatch_args)):
             if value is not None:
                 command += [option, str(value)]
-        return [*command, *self.container_options(), *self.config.engine_options,
-                str(self.paths.workflow), str(self.paths.job)]
+        return self.complete(command)
 
     def scratch(self) -> list[Path]:
         """Folders of one run that a successful run no longer needs (Toil removes its job store)."""

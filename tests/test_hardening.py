@@ -288,3 +288,65 @@ def test_an_input_changed_during_a_run_is_not_reused_by_resume(toy):
     assert "stage split started" in resumed.stdout, "the changed input's readers run again"
     # 2 and 4, scaled by 3, plus sum.yaml's offset 100; no odd numbers.
     assert json.loads((toy / "pipelines/output/total.json").read_text()) == {"twos": 118, "ones": 0, "total": 118}
+
+
+# --- 8. The engine pass-through: options after `--` -------------------------------------------
+
+ENGINE_OPTIONS = [
+    (("--outdir", "/tmp/descpipe-elsewhere"), 2,
+     "descpipe: error: --outdir is an option descpipe gives cwltool itself: remove it from the engine options after --"),
+    (("--cachedir=/tmp/descpipe-elsewhere",), 2, "descpipe: error: --cachedir is an option descpipe gives cwltool"),
+    (("--print-deps",), 1, "descpipe: cwltool exited 0 but did not report the outputs descpipe asked it for"),
+    (("--validate",), 1, "descpipe: cwltool exited 0 but did not report the outputs descpipe asked it for"),
+]
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("options, status, says", ENGINE_OPTIONS, ids=[" ".join(c[0]) for c in ENGINE_OPTIONS])
+def test_engine_options_cannot_make_a_run_lie_or_write_elsewhere(toy, options, status, says):
+    before = user_files(toy)
+    result = descpipe("run", FAN, "--", *options, cwd=toy)
+    assert result.returncode == status, result.stdout + result.stderr
+    assert says in (result.stderr if status == 2 else result.stdout)
+    assert "Traceback" not in result.stderr
+    assert not (toy / "pipelines/output/total.json").exists()
+    assert not Path("/tmp/descpipe-elsewhere").exists()
+    assert user_files(toy) == before
+
+
+def test_whatever_the_engine_prints_its_outputs_are_read_or_refused(tmp_path):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from descpipe.runner import _products
+
+    json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                               lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                                   st.sampled_from(["class", "path", "location", "x.stdout", "File"]), inner,
+                                   max_size=3), max_leaves=12)
+
+    @settings(max_examples=300, derandomize=True, deadline=None)
+    @given(st.one_of(st.text(max_size=40), json_values.map(json.dumps)))
+    def read(printed):
+        products = _products(printed, tmp_path)   # never an exception
+        assert products is None or all(source.is_file() for source, _ in products.values())
+
+    read()
+
+
+@pytest.mark.parametrize("copy", [True, False], ids=["no container: copies", "container: the originals"])
+def test_the_files_a_run_reads_are_checked_after_it(toy, copy):
+    from descpipe.pipeline import load_pipeline
+    from descpipe.snapshots import take_snapshot
+
+    snapshot = take_snapshot(load_pipeline(toy / FAN), copy=copy)
+    given = snapshot.pipeline.inputs["numbers"]
+    assert (given != toy / FAN.replace("fan.yaml", "numbers.txt")) == copy
+    assert snapshot.changed() == []
+    (toy / "pipelines/numbers.txt").write_text("1\n")        # the user edits the original
+    assert [read.what for read in snapshot.changed()] == ([] if copy else ["input 'numbers'"])
+    if copy:
+        given.write_text("1\n")                                # a stage writes to descpipe's copy
+        assert [read.what for read in snapshot.changed()] == ["input 'numbers'"]
+        again = take_snapshot(load_pipeline(toy / FAN), copy=True)
+        assert again.pipeline.inputs["numbers"].read_text() == "1\n", "copied again from the changed original"
