@@ -16,7 +16,7 @@ documents = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_si
                                                          st.dictionaries(keys, inner, max_size=4)), max_leaves=25)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, derandomize=True, deadline=None)
 @given(st.dictionaries(keys, documents, max_size=6))
 def test_round_trip(data):
     assert YAML(typ="safe", pure=True).load(to_yaml_text(data)) == data
