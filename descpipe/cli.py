@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--provenance", action="store_true", default=None,
                      help="(cwltool) also record the engine's CWLProv research object and write it as a Workflow Run "
                      "RO-Crate in the output's provenance/crate/")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="change one value for this run: STAGE.PARAM=VALUE, global.PARAM=VALUE (every stage's "
+                     "parameter of that name) or runtime.KEY=VALUE; VALUE as in the pipeline file; repeatable")
     run.add_argument("engine_args", nargs="*", metavar="-- ENGINE-OPTION",
                      help="options passed to the engine as they are, after `--`")
     return parser
@@ -217,11 +220,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         draw(pipeline, args.output)
         print(f"wrote {args.output}")
         return 0
+    from .overrides import apply
     from .runner import run_pipeline
 
     given = read_settings({key: getattr(args, key.replace("-", "_")) for key in SETTINGS},
                           lambda key: COMMAND_LINE)
-    config = run_config(pipeline.run_settings, given, engine_options=tuple(args.engine_args))
+    pipeline, overridden = apply(pipeline, args.set)
+    config = run_config(pipeline.run_settings, given, overridden, engine_options=tuple(args.engine_args))
     return run_pipeline(pipeline, config)
 
 

@@ -41,6 +41,8 @@ class PipelineStage:
     resources: dict[str, int]           # cores, and memory_mb / minutes / MPI processes where set
     lines: dict[str, int | None] = field(default_factory=dict)   # line of each key of the stage's section
     split: bool = False                 # run as plan, one job per part, gather (a SplitStage)
+    # Where a parameter's value came from, where not the pipeline file or the default (`--set`).
+    parameter_origins: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

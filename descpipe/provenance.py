@@ -121,6 +121,9 @@ def record(pipeline: Pipeline, run: dict[str, Any], stages: dict[str, dict[str, 
             "code": {"path": str(stage.spec.directory.resolve()), "files": _code(stage.spec.directory, read)},
             "parameters": {name: stage.parameter_values.get(name, parameter.default)
                            for name, parameter in stage.spec.parameters.items()},
+            "parameters_from": {name: stage.parameter_origins.get(name) or
+                                ("pipeline file" if name in stage.parameter_values else "default")
+                                for name in stage.spec.parameters},
         }
     inputs = {tag: _file_entry(path, read.get(path)) for tag, path in pipeline.inputs.items()}
     for stage in pipeline.stages:
@@ -209,7 +212,9 @@ def _summary(path: Path, entry: dict[str, Any]) -> str:
         lines.append(f"    code {code['path']}/run.py {code['files'].get('run.py', '(none)')}"
                      + (f" (+{others} more files)" if others else "") + f"; {image}")
         if stage["parameters"]:
+            given = stage.get("parameters_from", {})
             lines.append("    parameters " + ", ".join(f"{key}={json.dumps(value)}"
+                                                     + (" (--set)" if given.get(key) == "--set" else "")
                                                      for key, value in stage["parameters"].items()))
     for title, files in (("inputs", entry["inputs"]), ("outputs", entry["outputs"])):
         lines.append(f"{title}:" + ("" if files else " none"))

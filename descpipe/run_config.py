@@ -32,15 +32,20 @@ class Origin:
 
     file: Path | None = None
     line: int | None = None
+    option: str | None = None   # the command line's option that gave it, where not `--KEY`
 
     def error(self, message: str) -> UserError:
         """A UserError at this origin (a command-line value has no file to name)."""
         return UserError(message, self.file, self.line)
 
+    def name(self, key: str) -> str:
+        """The setting as the user wrote it: `KEY` in the file, `--KEY` or `--set runtime.KEY`."""
+        return key if self.file else self.option or f"--{key}"
+
     def describe(self, key: str) -> str:
-        """`runtime.KEY` of the file at FILE:LINE, or `--KEY` of the command line."""
+        """`runtime.KEY` of the file at FILE:LINE, or the command line's option."""
         if self.file is None:
-            return f"--{key}"
+            return self.name(key)
         return f"runtime.{key}" + (f" ({self.file}:{self.line})" if self.line else f" ({self.file})")
 
 
@@ -146,7 +151,7 @@ def read_settings(values: Mapping[str, Any], origin: Callable[[str], Origin]) ->
         try:
             checked = SETTINGS[key].check(key, value)
         except (TypeError, ValueError) as e:   # TypeError: not even the right kind of value
-            name = f"runtime.{key}" if where.file else f"--{key}"
+            name = f"runtime.{key}" if where.file else where.name(key)
             raise where.error(str(e).replace("{where}", name)) from None
         settings[key] = Setting(checked, where)
     return settings
@@ -192,7 +197,8 @@ class RunConfig:
     restart: bool = False              # finish Toil's unfinished run in its job store
     provenance: bool = False           # keep the engine's CWLProv research object, as an RO-Crate
     engine_options: tuple[str, ...] = ()   # passed to the engine as they are
-    # Where each setting in effect came from: `--engine`, `runtime.retries (p.yaml:12)`, `default`.
+    # The settings given, as given, and where each came from: `--engine`, `runtime.retries (p.yaml:12)`.
+    given: dict[str, Any] = field(default_factory=dict)
     origins: dict[str, str] = field(default_factory=dict)
 
 
@@ -230,6 +236,7 @@ def run_config(*layers: Settings, engine_options: tuple[str, ...] = ()) -> RunCo
         restart=values.get("restart", False),
         provenance=values.get("provenance", False),
         engine_options=engine_options,
+        given=values,
         origins={key: setting.origin.describe(key) for key, setting in merged.items()},
     )
 
@@ -245,4 +252,4 @@ _OTHER_ENGINE: dict[str, Callable[[int], str]] = {
 
 def _names(merged: Settings, keys: list[str]) -> str:
     """The settings as the user gave them: `--retries` on the command line, `retries` in the file."""
-    return ", ".join(key if merged[key].origin.file else f"--{key}" for key in keys)
+    return ", ".join(merged[key].origin.name(key) for key in keys)

@@ -138,6 +138,8 @@ def _run_pipeline(pipeline: Pipeline, config: RunConfig, say: Callable[[str], No
             report(f"descpipe: resuming: {engine.resuming()}")
         started = time.monotonic()
         run: dict[str, Any] = {"engine": engine.name, "container": config.container, "resume": config.resume,
+                               "settings": {key: {"value": value, "from": config.origins[key]}
+                                            for key, value in config.given.items()},
                                "command": command, "started": _now()}
         events: list[JobEvent] = []
         result = _run_and_follow(engine, command, log_path, report,
