@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     provenance.add_argument("directory", type=Path, metavar="DIR",
                             help="the run's output directory (or its working directory, after a failed run)")
 
+    commands.add_parser("sites", help="list the sites `run --site` knows, with their settings",
+                        description="List the sites descpipe ships and those in the user's and the project's "
+                        "sites files, with their settings.")
+
     validate = commands.add_parser("validate", help="check a pipeline file and its stages; run nothing",
                                    description="Run every check descpipe makes, and run nothing.")
     validate.add_argument("pipeline", type=Path, help="the pipeline file")
@@ -101,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Export the pipeline into runtime.working and run it with "
                               "cwltool or Toil; products go to runtime.output, stage logs to its logs/ folder.")
     run.add_argument("pipeline", type=Path, help="the pipeline file")
+    run.add_argument("--site", metavar="NAME",
+                     help="named settings for where the run goes (see `descpipe sites`; default: runtime.site)")
     run.add_argument("--engine", choices=ENGINES,
                      help="the CWL engine that runs the pipeline (default: runtime.engine, else cwltool)")
     run.add_argument("--container", choices=CONTAINER_RUNTIMES,
@@ -163,6 +169,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"next: list {args.name!r} in a pipeline file's pipeline.stages, give it "
               f"'runtime: inputs: {args.name}-input: PATH', and run `descpipe validate` on it")
         return 0
+    if args.command == "sites":
+        from .sites import describe_sites
+
+        print(describe_sites())
+        return 0
     if args.command == "provenance":
         from .provenance import load_record, summary
 
@@ -222,11 +233,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from .overrides import apply
     from .runner import run_pipeline
+    from .sites import site_settings
 
     given = read_settings({key: getattr(args, key.replace("-", "_")) for key in SETTINGS},
                           lambda key: COMMAND_LINE)
     pipeline, overridden = apply(pipeline, args.set)
-    config = run_config(pipeline.run_settings, given, overridden, engine_options=tuple(args.engine_args))
+    # pipeline file < site < command line; the site itself is chosen in any of them.
+    site_choice = {**pipeline.run_settings, **given, **overridden}.get("site")
+    site = site_settings(site_choice.value, site_choice.origin) if site_choice else {}
+    config = run_config(pipeline.run_settings, site, given, overridden, engine_options=tuple(args.engine_args))
     return run_pipeline(pipeline, config)
 
 

@@ -33,6 +33,7 @@ class Origin:
     file: Path | None = None
     line: int | None = None
     option: str | None = None   # the command line's option that gave it, where not `--KEY`
+    section: str = "runtime"    # the file's section that holds it (a sites file: `sites.NAME`)
 
     def error(self, message: str) -> UserError:
         """A UserError at this origin (a command-line value has no file to name)."""
@@ -46,7 +47,7 @@ class Origin:
         """`runtime.KEY` of the file at FILE:LINE, or the command line's option."""
         if self.file is None:
             return self.name(key)
-        return f"runtime.{key}" + (f" ({self.file}:{self.line})" if self.line else f" ({self.file})")
+        return f"{self.section}.{key}" + (f" ({self.file}:{self.line})" if self.line else f" ({self.file})")
 
 
 COMMAND_LINE = Origin()
@@ -122,6 +123,8 @@ class SettingSpec:
 
 
 SETTINGS: dict[str, SettingSpec] = {
+    # Named settings for where runs go (see sites.py), between the pipeline file's and the command line's.
+    "site": SettingSpec(_text),
     "engine": SettingSpec(_choice(ENGINES, "engine")),
     "container": SettingSpec(_choice(CONTAINER_RUNTIMES, "container runtime")),
     "resume": SettingSpec(_flag),
@@ -151,7 +154,7 @@ def read_settings(values: Mapping[str, Any], origin: Callable[[str], Origin]) ->
         try:
             checked = SETTINGS[key].check(key, value)
         except (TypeError, ValueError) as e:   # TypeError: not even the right kind of value
-            name = f"runtime.{key}" if where.file else where.name(key)
+            name = f"{where.section}.{key}" if where.file else where.name(key)
             raise where.error(str(e).replace("{where}", name)) from None
         settings[key] = Setting(checked, where)
     return settings

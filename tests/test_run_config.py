@@ -113,7 +113,7 @@ def test_loading_a_pipeline_that_names_slurm_does_not_import_toil(toy):
 
 # Each module may import only modules before it: file -> checked model -> CWL data -> writer -> engine.
 LAYERS = ["errors", "files", "yaml_writer", "graph", "filetypes", "stage", "split", "stage_loader", "naming",
-          "run_config", "pipeline", "overrides", "folders", "snapshots", "images", "cwl", "draw", "local_script", "scaffold", "build",
+          "run_config", "sites", "pipeline", "overrides", "folders", "snapshots", "images", "cwl", "draw", "local_script", "scaffold", "build",
           "batch_systems", "engine", "cwltool_engine", "toil_engine", "provenance", "run_lock", "processes", "runner",
           "cli", "__init__", "__main__"]
 
