@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "cwltool or Toil; products go to runtime.output, stage logs to its logs/ folder.")
     run.add_argument("pipeline", type=Path, help="the pipeline file")
     run.add_argument("--site", metavar="NAME",
-                     help="named settings for where the run goes (see `descpipe sites`; default: runtime.site)")
+                     help="named settings for where the run goes (see `descpipe sites`; default: runtime.site)"
+                     ).completer = _complete_site  # type: ignore[attr-defined]
     run.add_argument("--engine", choices=ENGINES,
                      help="the CWL engine that runs the pipeline (default: runtime.engine, else cwltool)")
     run.add_argument("--container", choices=CONTAINER_RUNTIMES,
@@ -132,10 +134,33 @@ def build_parser() -> argparse.ArgumentParser:
                      "RO-Crate in the output's provenance/crate/")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="change one value for this run: STAGE.PARAM=VALUE, global.PARAM=VALUE (every stage's "
-                     "parameter of that name) or runtime.KEY=VALUE; VALUE as in the pipeline file; repeatable")
+                     "parameter of that name) or runtime.KEY=VALUE; VALUE as in the pipeline file; repeatable"
+                     ).completer = _complete_set  # type: ignore[attr-defined]
     run.add_argument("engine_args", nargs="*", metavar="-- ENGINE-OPTION",
                      help="options passed to the engine as they are, after `--`")
     return parser
+
+
+def _complete_site(prefix: str, **_: object) -> list[str]:
+    """Shell completion of --site: the known sites' names."""
+    from .sites import known_sites
+
+    return [name for name in known_sites() if name.startswith(prefix)]
+
+
+def _complete_set(prefix: str, parsed_args: argparse.Namespace, **_: object) -> list[str]:
+    """Shell completion of --set: `STAGE.PARAM=` of the pipeline on the line, `global.PARAM=`, `runtime.KEY=`."""
+    from .pipeline import load_pipeline
+
+    keys = [f"runtime.{key}=" for key in SETTINGS]
+    try:
+        pipeline = load_pipeline(parsed_args.pipeline)
+    except (UserError, AttributeError, TypeError):
+        return [key for key in keys if key.startswith(prefix)]
+    for stage in pipeline.stages:
+        keys += [f"{stage.name}.{name}=" for name in stage.spec.parameters]
+    keys += sorted({f"global.{name}=" for stage in pipeline.stages for name in stage.spec.parameters})
+    return [key for key in keys if key.startswith(prefix)]
 
 
 def _count(text: str) -> int:
@@ -147,7 +172,12 @@ def _count(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `descpipe` command with `argv` (default: this process's arguments); return its exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:   # the shell asks for completions (argcomplete): answer, and exit
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
+    args = parser.parse_args(argv)
     try:
         return _dispatch(args)
     except UserError as e:
