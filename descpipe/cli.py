@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a pipeline file and its stages; run nothing",
                                    description="Run every check descpipe makes, and run nothing.")
     validate.add_argument("pipeline", type=Path, help="the pipeline file")
+    validate.add_argument("--json", action="store_true",
+                          help="print the checked pipeline as JSON: its stages in run order, what each reads and makes")
 
     graph = commands.add_parser("graph", help="draw the stages and the files between them",
                                 description="Draw the pipeline: .dot needs nothing, .svg and .png "
@@ -210,6 +212,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(summary(*load_record(args.directory)))
         return 0
     pipeline = load_pipeline(args.pipeline)
+    if args.command == "validate" and args.json:
+        import json
+
+        print(json.dumps({"pipeline": pipeline.name, "file": str(pipeline.file), "stages": [
+            {"name": stage.name, "reads": [*stage.spec.inputs, *stage.config_files], "makes": list(stage.spec.outputs),
+             "parameters": {name: stage.parameter_values.get(name, parameter.default)
+                            for name, parameter in stage.spec.parameters.items()},
+             "resources": stage.resources, "split": stage.split} for stage in pipeline.stages],
+            "inputs": {tag: str(path) for tag, path in pipeline.inputs.items()}, "final": list(pipeline.final),
+            "working": str(pipeline.working), "output": str(pipeline.output)}, indent=2))
+        return 0
     if args.command == "validate":
         print(f"{args.pipeline}: valid; {len(pipeline.stages)} stages in this order:")
         for stage in pipeline.stages:

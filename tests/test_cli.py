@@ -50,3 +50,17 @@ def test_graph_to_an_unknown_format_is_a_clear_error(toy):
     result = descpipe("graph", FAN, "-o", "dag.pdf", cwd=toy)
     assert result.returncode == 2
     assert "must end in .dot, .svg or .png" in result.stderr
+
+
+def test_validate_json_gives_the_checked_pipeline_as_data(toy):
+    import json
+
+    result = descpipe("validate", "pipelines/fan.yaml", "--json", cwd=toy)
+    assert result.returncode == 0, result.stderr
+    checked = json.loads(result.stdout)
+    assert [stage["name"] for stage in checked["stages"]] == ["split", "sum_evens", "sum_odds", "combine"]
+    combine = checked["stages"][3]
+    assert combine["reads"] == ["even-sum", "odd-sum"] and combine["makes"] == ["total"]
+    assert combine["parameters"]["labels"] == ["twos", "ones"]
+    assert checked["stages"][2]["resources"]["cores"] == 2
+    assert checked["inputs"] == {"numbers": "pipelines/numbers.txt"}
