@@ -44,7 +44,7 @@ OVERRIDES = [
                  "or global.PARAM, runtime.KEY)"),
     ("split.sclae=2", "--set split.sclae=2: stage 'split' has no parameter 'sclae' (its parameters: scale)"),
     ("global.nothing=1", "--set global.nothing=1: no stage has a parameter 'nothing'"),
-    ("runtime.bogus=1", "--set runtime.bogus=1: no run setting 'bogus' (known: engine, container, resume, "),
+    ("runtime.bogus=1", "--set runtime.bogus=1: no run setting 'bogus' (known: site, engine, container, "),
     ("runtime.retries=-1", "--set runtime.retries must be a whole number of retries (0 or more), got -1"),
     ("runtime.retries=2", "--set runtime.retries is a Toil setting: run with --engine toil"),
     ("scale=2", "--set 'scale=2': write STAGE.PARAM=VALUE, global.PARAM=VALUE or runtime.KEY=VALUE"),
