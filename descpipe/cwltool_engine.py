@@ -18,10 +18,10 @@ class Cwltool(Engine):
     """The CWL reference runner, on this machine."""
 
     name = "cwltool"
-    EVENTS = (("started", re.compile(_JOB + r"\S+\$ ")),   # the job's command line
-              ("reused", re.compile(_JOB + "Using cached output in ")),
-              ("finished", re.compile(_JOB + "completed success")),
-              ("failed", re.compile(_JOB + "completed permanentFail")))
+    EVENT_PATTERNS = (("started", re.compile(_JOB + r"\S+\$ ")),   # the job's command line
+                      ("reused", re.compile(_JOB + "Using cached output in ")),
+                      ("finished", re.compile(_JOB + "completed success")),
+                      ("failed", re.compile(_JOB + "completed permanentFail")))
 
     def check(self, pipeline: Pipeline) -> None:
         """Nothing to check: the run configuration has refused what cwltool does not do."""

@@ -18,7 +18,7 @@ from .errors import UserError
 from .pipeline import Pipeline
 from .run_config import RunConfig
 
-EVENTS = ("started", "reused", "retrying", "finished", "failed")
+EVENT_KINDS = ("started", "reused", "retrying", "finished", "failed")
 
 # The engine option that selects each container runtime, the same for cwltool and Toil (Docker
 # is their default).
@@ -49,7 +49,7 @@ class JobEvent:
     """Something the engine's log says happened to one job of a workflow step."""
 
     step: str                  # the step's id (naming.step_id)
-    event: str                 # one of EVENTS
+    event: str                 # one of EVENT_KINDS
     part: int | None = None    # for a scattered step (a split stage's parts), which job: 1, 2, ...
     time: str | None = None    # when, where the engine's log says (ISO 8601); else when it was read
 
@@ -98,12 +98,12 @@ class Engine(ABC):
 
     # (event, pattern): a line of the engine's log matching `pattern` reports `event` of the job
     # named by the pattern's group `job`, at the time in its group `time` if it has one.
-    EVENTS: ClassVar[tuple[tuple[str, re.Pattern[str]], ...]]
+    EVENT_PATTERNS: ClassVar[tuple[tuple[str, re.Pattern[str]], ...]]
 
     def read_event(self, line: str) -> JobEvent | None:
         """The job event a line of the engine's log reports, if it reports one."""
         line = plain(line)
-        for event, pattern in self.EVENTS:
+        for event, pattern in self.EVENT_PATTERNS:
             match = pattern.search(line)
             if match:
                 step, part = self.job(match["job"])

@@ -27,11 +27,11 @@ class Toil(Engine):
     failed jobs."""
 
     name = "toil"
-    EVENTS = (("started", re.compile(_TIME + ".*Issued job " + _JOB)),
-              ("finished", re.compile(_TIME + rf".*CWL step complete: (?P<job>{re.escape(WORKFLOW_ID + SEPARATOR)}\S+)")),
-              # A failed attempt that Toil will try again (its remaining tries are more than 0).
-              ("retrying", re.compile(_TIME + ".*reducing the remaining try count of job " + _JOB + ".* to [1-9]")),
-              ("failed", re.compile(_TIME + ".*Job " + _JOB + r" \S+ v\d+ is completely failed")))
+    EVENT_PATTERNS = (("started", re.compile(_TIME + ".*Issued job " + _JOB)),
+                      ("finished", re.compile(_TIME + rf".*CWL step complete: (?P<job>{re.escape(WORKFLOW_ID + SEPARATOR)}\S+)")),
+                      # A failed attempt that Toil will try again (its remaining tries are more than 0).
+                      ("retrying", re.compile(_TIME + ".*reducing the remaining try count of job " + _JOB + ".* to [1-9]")),
+                      ("failed", re.compile(_TIME + ".*Job " + _JOB + r" \S+ v\d+ is completely failed")))
 
     def job_store(self) -> Path:
         """Where Toil keeps the state of a run, so that a failed run can be restarted."""
