@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from .errors import UserError
-from .pipeline import Pipeline
+from .pipeline import Pipeline, user_paths
 
 # Written into runtime.working when descpipe first uses it: later runs (of any pipeline) know it is theirs.
 MARK = ".descpipe"
@@ -112,19 +112,17 @@ def replace_products(pipeline: Pipeline, staged: dict[str, Path]) -> None:
 def refuse_user_files(pipeline: Pipeline, targets: list[Path]) -> None:
     """Refuse (one UserError) to write any of `targets` over the pipeline file, an input, a config
     file or into a stage's folder, or to write two of them to one path."""
-    users = {pipeline.file.resolve(): "the pipeline file",
-             **{path.resolve(): f"input {tag!r}" for tag, path in pipeline.inputs.items()},
-             **{path.resolve(): f"config file {tag!r} of stage {stage.name!r}"
-                for stage in pipeline.stages for tag, path in stage.config_files.items()}}
+    # By path, so that each target costs a look-up per folder above it, not one per stage: an
+    # export of thousands of stages to one file each stays linear.
+    users = {path.resolve(): what for what, path in user_paths(pipeline.file, pipeline.inputs, pipeline.stages)}
     seen: dict[Path, Path] = {}
     for target in targets:
         resolved = target.resolve()
         if resolved in users:
             raise UserError(f"will not write {target}: it is {users[resolved]}; give another file name")
-        for stage in pipeline.stages:
-            if resolved.is_relative_to(stage.spec.directory.resolve()):
-                raise UserError(f"will not write {target}: it is inside stage {stage.name!r}'s folder; "
-                                "give a file name elsewhere")
+        folder = next((parent for parent in resolved.parents if parent in users), None)
+        if folder is not None:
+            raise UserError(f"will not write {target}: it is inside {users[folder]}; give a file name elsewhere")
         if resolved in seen:
             raise UserError(f"{seen[resolved]} and {target} are the same file: give them different names")
         seen[resolved] = target

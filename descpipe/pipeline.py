@@ -7,6 +7,7 @@ naming the file and line.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -265,6 +266,16 @@ def _check_path_text(place: _Place, path: str, what: str, node: Any, key: Any) -
                           "engines do not keep: rename the file or folder", node, key)
 
 
+def user_paths(file: Path, inputs: dict[str, Path], stages: Iterable[PipelineStage]) -> list[tuple[str, Path]]:
+    """The user's files and folders that a pipeline names, each in words: the pipeline file, the
+    inputs, the config files and the stage folders. descpipe reads them and never writes them."""
+    stages = list(stages)
+    return [("the pipeline file", file), *((f"input {tag!r}", path) for tag, path in inputs.items()),
+            *((f"config file {tag!r} of stage {stage.name!r}", path) for stage in stages
+              for tag, path in stage.config_files.items()),
+            *((f"stage {stage.name!r}'s folder", stage.spec.directory) for stage in stages)]
+
+
 def _check_folders(place: _Place, runtime: CommentedMap, file: Path, working: Path, output: Path,
                    stages: list[PipelineStage], inputs: dict[str, Path]) -> None:
     """runtime.working and runtime.output are descpipe's: apart, and holding nothing of the user's
@@ -272,12 +283,8 @@ def _check_folders(place: _Place, runtime: CommentedMap, file: Path, working: Pa
     def inside(path: Path, folder: Path) -> bool:
         return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(folder))
 
-    users = [("the pipeline file", file), *((f"input {tag!r}", path) for tag, path in inputs.items()),
-             *((f"config file {tag!r} of stage {stage.name!r}", path) for stage in stages
-               for tag, path in stage.config_files.items()),
-             *((f"stage {stage.name!r}'s folder", stage.spec.directory) for stage in stages)]
     for key, folder in (("working", working), ("output", output)):
-        for what, path in users:
+        for what, path in user_paths(file, inputs, stages):
             if inside(path, folder) or inside(folder, path):
                 raise place.error(f"runtime.{key} ({folder}) holds {what} ({path}), which a run could replace "
                                   f"or delete: give runtime.{key} a folder of its own, such as {key}",
